@@ -1,0 +1,129 @@
+"""The typed shape of an experiment + sweep, with LIMA's settings as defaults (LIMA.md).
+
+An experiment YAML fills the sections below; a sweep YAML names its experiment and adds
+`name` and `sweep` (and may override any section). Everything merges into one `Config`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from omegaconf import MISSING
+
+
+@dataclass
+class ModelConfig:
+    # A hub id ("meta-llama/Llama-2-7b-hf"), a local directory, or "builtin:tiny" (a model the
+    # project builds itself, for tests and the offline quickstart).
+    name_or_path: str = MISSING
+    revision: str | None = None
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+
+
+@dataclass
+class PoolConfig:
+    """A pool of prompt/response records that arms sample their training subsets from."""
+
+    source: str = MISSING  # registered name: synthetic | jsonl
+    path: str | None = None  # jsonl: file path, relative to the file that names it
+    prompt_field: str = "prompt"
+    response_field: str = "response"
+    size: int = 1000  # synthetic: how many records the pool holds
+    seed: int = 0  # synthetic: which records
+
+
+@dataclass
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    # "all-linear" is peft's shorthand for every linear layer but the output head.
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+
+
+@dataclass
+class TrainingConfig:
+    method: str = "lora"  # lora | full
+    epochs: int = 15
+    # LIMA: AdamW(0.9, 0.95), weight decay 0.1, lr 1e-5 decaying linearly to 1e-6, no warmup.
+    learning_rate: float = 1e-5
+    final_learning_rate: float = 1e-6
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.95
+    weight_decay: float = 0.1
+    warmup_steps: int = 0
+    batch_size: int = 32  # examples per optimizer step
+    micro_batch_size: int = 4  # examples per forward pass; the rest is gradient accumulation
+    max_seq_length: int = 2048
+    gradient_checkpointing: bool = False
+    lora: LoraSettings = field(default_factory=LoraSettings)
+
+
+@dataclass
+class GenerationConfig:
+    # LIMA section 4.1 decoding.
+    samples_per_prompt: int = 5
+    temperature: float = 0.7
+    top_p: float = 0.9
+    repetition_penalty: float = 1.2
+    max_new_tokens: int = 2048
+    batch_size: int = 8  # prompts per generate() call
+
+
+@dataclass
+class JudgeConfig:
+    backend: str = "hf"  # registered name; hf = an in-process Hugging Face model
+    model: str = MISSING  # hub id, local directory or builtin:tiny
+    mode: str = "likert"  # LIMA's 1-6 helpfulness scale
+    batch_size: int = 8
+    max_input_tokens: int = 4096  # longer judge prompts are cut in the response, not the rubric
+
+
+@dataclass
+class EvaluationConfig:
+    prompts: PoolConfig = field(default_factory=lambda: PoolConfig(source="synthetic"))
+    max_prompts: int | None = None  # the first N prompts; None = all
+    confidence: float = 0.95
+    bootstrap_resamples: int = 10_000
+
+
+@dataclass
+class ResourcesConfig:
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent_trials: int = 0  # 0 = as many as the cluster's resources fit
+    max_retries: int = 1  # a failed trial is restarted this often; done stages are kept
+
+
+@dataclass
+class TrackingConfig:
+    enabled: bool = True
+    # None: $MLFLOW_TRACKING_URI if set, else a SQLite file <results dir>/mlflow.db.
+    tracking_uri: str | None = None
+
+
+@dataclass
+class ArmConfig:
+    pool: str = MISSING  # a key of `pools`
+
+
+@dataclass
+class SweepSpec:
+    arms: dict[str, ArmConfig] = field(default_factory=dict)
+    sizes: list[int] = field(default_factory=list)  # training examples per trial
+    seeds: list[int] = field(default_factory=lambda: [0])
+
+
+@dataclass
+class Config:
+    name: str = MISSING  # sweep name: results/<name>/ and the MLflow experiment
+    experiment: str | None = None  # path of the base experiment YAML, relative to the sweep
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pools: dict[str, PoolConfig] = field(default_factory=dict)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    sweep: SweepSpec = field(default_factory=SweepSpec)

@@ -1,0 +1,116 @@
+"""Checks a type cannot express: names that must exist, ranges, and cross-field rules.
+
+Each check returns problems (dotted path first) instead of raising, so the user sees all of
+them at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ablate.config.schema import Config, PoolConfig
+from ablate.data.sources import POOL_SOURCES
+from ablate.judge.backends import JUDGE_BACKENDS, JUDGE_MODES
+from ablate.registry import suggest
+
+TRAINING_METHODS = ["full", "lora"]
+DTYPES = ["auto", "bfloat16", "float16", "float32"]
+
+
+def _choice(path: str, value: str, choices: list[str]) -> list[str]:
+    if value in choices:
+        return []
+    return [f"{path}: '{value}' is not one of {choices}.{suggest(value, choices)}"]
+
+
+def _positive(path: str, value: float) -> list[str]:
+    return [] if value > 0 else [f"{path}: must be > 0, got {value}"]
+
+
+def pool_problems(path: str, pool: PoolConfig) -> list[str]:
+    problem = POOL_SOURCES.problem(pool.source)
+    if problem:
+        return [f"{path}.source: {problem}"]
+    if pool.source == "jsonl":
+        if not pool.path:
+            return [f"{path}.path: a jsonl pool needs the path of its file"]
+        if not Path(pool.path).is_file():
+            return [f"{path}.path: no such file {pool.path}"]
+    if pool.source == "synthetic":
+        return _positive(f"{path}.size", pool.size)
+    return []
+
+
+def sweep_problems(config: Config) -> list[str]:
+    sweep = config.sweep
+    problems = [] if sweep.arms else ["sweep.arms: at least one arm is needed"]
+    for arm_name, arm in sweep.arms.items():
+        if arm.pool not in config.pools:
+            known = sorted(config.pools)
+            hint = suggest(arm.pool, known)
+            problems.append(f"sweep.arms.{arm_name}.pool: no pool '{arm.pool}' in pools {known}.{hint}")
+    if not sweep.sizes:
+        problems.append("sweep.sizes: at least one size is needed")
+    problems += [f"sweep.sizes: sizes must be > 0, got {s}" for s in sweep.sizes if s <= 0]
+    if len(set(sweep.sizes)) != len(sweep.sizes):
+        problems.append(f"sweep.sizes: repeated sizes in {sweep.sizes}")
+    if not sweep.seeds or len(set(sweep.seeds)) != len(sweep.seeds):
+        problems.append(f"sweep.seeds: need distinct seeds, got {sweep.seeds}")
+    for name, pool in config.pools.items():
+        if pool.source == "synthetic" and sweep.sizes and max(sweep.sizes) > pool.size:
+            problems.append(
+                f"pools.{name}.size: {pool.size} records cannot fill sweep size {max(sweep.sizes)}"
+            )
+    return problems
+
+
+def training_problems(config: Config) -> list[str]:
+    t = config.training
+    problems = _choice("training.method", t.method, TRAINING_METHODS)
+    for key in ("epochs", "learning_rate", "batch_size", "micro_batch_size", "max_seq_length"):
+        problems += _positive(f"training.{key}", getattr(t, key))
+    if t.final_learning_rate < 0 or t.final_learning_rate > t.learning_rate:
+        problems.append("training.final_learning_rate: must be between 0 and training.learning_rate")
+    if t.micro_batch_size > 0 and t.batch_size % t.micro_batch_size:
+        problems.append(
+            f"training.batch_size: {t.batch_size} is not a multiple of "
+            f"training.micro_batch_size {t.micro_batch_size}"
+        )
+    return problems
+
+
+def generation_judge_problems(config: Config) -> list[str]:
+    g, j = config.generation, config.judge
+    problems: list[str] = []
+    for key in ("samples_per_prompt", "max_new_tokens", "batch_size", "top_p"):
+        problems += _positive(f"generation.{key}", getattr(g, key))
+    problems += [] if g.temperature >= 0 else ["generation.temperature: must be >= 0"]
+    backend_problem = JUDGE_BACKENDS.problem(j.backend)
+    problems += [f"judge.backend: {backend_problem}"] if backend_problem else []
+    problems += _choice("judge.mode", j.mode, JUDGE_MODES)
+    problems += _positive("judge.batch_size", j.batch_size)
+    return problems
+
+
+def runtime_problems(config: Config) -> list[str]:
+    r, e = config.resources, config.evaluation
+    problems = _choice("model.dtype", config.model.dtype, DTYPES)
+    problems += [] if 0 < e.confidence < 1 else ["evaluation.confidence: must be in (0, 1)"]
+    if e.max_prompts is not None:
+        problems += _positive("evaluation.max_prompts", e.max_prompts)
+    problems += _positive("resources.cpus_per_trial", r.cpus_per_trial)
+    problems += [] if r.gpus_per_trial >= 0 else ["resources.gpus_per_trial: must be >= 0"]
+    problems += [] if r.max_retries >= 0 else ["resources.max_retries: must be >= 0"]
+    if not config.name.replace("-", "").replace("_", "").isalnum():
+        problems.append(f"name: '{config.name}' must be letters, digits, '-' or '_' (a folder name)")
+    return problems
+
+
+def semantic_problems(config: Config) -> list[str]:
+    problems = [p for name, pool in config.pools.items() for p in pool_problems(f"pools.{name}", pool)]
+    problems += pool_problems("evaluation.prompts", config.evaluation.prompts)
+    problems += sweep_problems(config)
+    problems += training_problems(config)
+    problems += generation_judge_problems(config)
+    problems += runtime_problems(config)
+    return problems

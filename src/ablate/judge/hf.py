@@ -1,0 +1,91 @@
+"""The in-process judge: a Hugging Face causal LM scores each response on the 1-6 scale.
+
+The score is the expected level under the judge's next-token probabilities of the six level
+tokens (renormalised over those six), so every response gets a score and the full
+distribution is kept; `mass` records how much probability the judge put on valid levels at
+all, which says how far to trust the score (a tiny judge puts almost none there).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ablate.judge.rubric import LIKERT_LEVELS, LIKERT_VERSION, render_likert
+from ablate.models.load import load_causal_lm, load_tokenizer
+
+
+def level_token_ids(tokenizer: Any, prefix: str) -> list[int]:
+    """The token that continues `prefix` with each level, as the tokenizer would split it."""
+    base = tokenizer(prefix, add_special_tokens=False)["input_ids"]
+    ids = []
+    for level in LIKERT_LEVELS:
+        for candidate in (f" {level}", level):
+            full = tokenizer(prefix + candidate, add_special_tokens=False)["input_ids"]
+            extra = full[len(base) :]
+            if full[: len(base)] == base and len(extra) == 1:
+                ids.append(extra[0])
+                break
+        else:
+            raise ValueError(f"judge tokenizer has no single token for level {level}")
+    return ids
+
+
+class HFJudge:
+    def __init__(self, model: str, dtype: str, batch_size: int, max_input_tokens: int,
+                 device: str) -> None:
+        self.model_id = model
+        self.tokenizer = load_tokenizer(model)
+        self.model = load_causal_lm(model, None, dtype, device).eval()
+        self.batch_size, self.max_input_tokens, self.device = batch_size, max_input_tokens, device
+        self.level_ids = level_token_ids(self.tokenizer, render_likert("q", "a"))
+
+    def _render(self, question: str, answer: str) -> tuple[str, bool]:
+        """The judge prompt, with the answer cut (never the rubric) to fit max_input_tokens."""
+        prompt = render_likert(question, answer)
+        excess = len(self.tokenizer(prompt)["input_ids"]) - self.max_input_tokens
+        if excess <= 0:
+            return prompt, False
+        answer_ids = self.tokenizer(answer, add_special_tokens=False)["input_ids"]
+        cut = self.tokenizer.decode(answer_ids[: max(0, len(answer_ids) - excess - 8)])
+        return render_likert(question, cut + " [...]"), True
+
+    def _level_probabilities(self, prompts: list[str]) -> list[list[float]]:
+        import torch
+
+        self.tokenizer.padding_side = "left"  # the last position is the next-token position
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+        with torch.no_grad():
+            logits = self.model(**encoded).logits[:, -1, :].float()
+        probs = torch.softmax(logits, dim=-1)[:, self.level_ids]
+        return probs.tolist()  # type: ignore[no-any-return]
+
+    def judge(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        judgments = []
+        for start in range(0, len(samples), self.batch_size):
+            batch = samples[start : start + self.batch_size]
+            rendered = [self._render(s["prompt"], s["response"]) for s in batch]
+            for sample, (prompt, cut), probs in zip(
+                batch, rendered, self._level_probabilities([p for p, _ in rendered]), strict=True
+            ):
+                judgments.append(self._judgment(sample, prompt, cut, probs))
+        return judgments
+
+    def _judgment(self, sample: dict[str, Any], prompt: str, cut: bool,
+                  probs: list[float]) -> dict[str, Any]:
+        mass = sum(probs)
+        distribution = {level: p / mass for level, p in zip(LIKERT_LEVELS, probs, strict=True)}
+        score = sum(int(level) * p for level, p in distribution.items())
+        return {
+            "prompt_id": sample["prompt_id"],
+            "sample": sample["sample"],
+            "score": score,
+            "scored": True,
+            "reason": None,
+            "distribution": distribution,
+            "level_mass": mass,
+            "judge_backend": "hf",
+            "judge_model": self.model_id,
+            "rubric_version": LIKERT_VERSION,
+            "judge_prompt": prompt,
+            "answer_truncated": cut,
+        }

@@ -1,0 +1,137 @@
+"""What is done is on disk: results/<sweep>/trials/<trial>/<stage>/ with a done marker.
+
+A stage writes into a hidden temporary folder; the done marker (holding the stage key) is
+written last inside it, and the folder is then renamed into place. A crash at any point leaves
+either the old complete stage or none, never a half-written one. A stage counts as done only
+when its marker holds the key the plan expects, so a changed setting re-runs that stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ablate.plan import STAGES, Trial
+
+DONE = "_done.json"
+FAILED = "_failed.json"
+TRIAL_FILE = "trial.json"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+class TrialLedger:
+    """One trial's folder. Plain paths in, plain values out, so Ray workers can use it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.root / stage
+
+    def done_marker(self, stage: str) -> dict[str, Any] | None:
+        marker = self.stage_dir(stage) / DONE
+        return read_json(marker) if marker.is_file() else None
+
+    def is_done(self, stage: str, key: str) -> bool:
+        marker = self.done_marker(stage)
+        return marker is not None and marker.get("key") == key
+
+    def next_stage(self, keys: dict[str, str]) -> str | None:
+        """The first stage not done with its planned key; None when the trial is complete."""
+        return next((s for s in STAGES if not self.is_done(s, keys[s])), None)
+
+    @contextmanager
+    def write_stage(self, stage: str, key: str, info: dict[str, Any] | None = None) -> Iterator[Path]:
+        """Yield an empty temporary folder; on success it becomes the stage folder, done."""
+        final = self.stage_dir(stage)
+        tmp = self.root / f".{stage}.tmp-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True)
+        started = time.time()
+        try:
+            yield tmp
+            marker = {"key": key, "stage": stage, "seconds": round(time.time() - started, 3)}
+            atomic_write_json(tmp / DONE, {**marker, **(info or {})})
+            self._swap_in(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        (self.root / FAILED).unlink(missing_ok=True)
+
+    def _swap_in(self, tmp: Path, final: Path) -> None:
+        # os.replace cannot replace a non-empty folder: move the old one aside first.
+        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+        if final.exists():
+            final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def record_failure(self, stage: str, message: str) -> None:
+        atomic_write_json(self.root / FAILED, {"stage": stage, "error": message, "at": time.time()})
+
+    def failure(self) -> dict[str, Any] | None:
+        path = self.root / FAILED
+        return read_json(path) if path.is_file() else None
+
+
+def trial_root(sweep_dir: Path, trial: Trial) -> Path:
+    return sweep_dir / "trials" / trial.folder
+
+
+def write_trial_file(sweep_dir: Path, trial: Trial) -> None:
+    spec = {
+        "trial_id": trial.trial_id,
+        "arm": trial.arm,
+        "pool": trial.pool,
+        "n_examples": trial.n_examples,
+        "seed": trial.seed,
+        "stage_keys": trial.stage_keys,
+    }
+    atomic_write_json(trial_root(sweep_dir, trial) / TRIAL_FILE, spec)
+
+
+def read_trials(sweep_dir: Path) -> list[Trial]:
+    """The trials of the last plan written to this sweep folder."""
+    trials = []
+    for path in sorted((sweep_dir / "trials").glob(f"*/{TRIAL_FILE}")):
+        spec = read_json(path)
+        trials.append(
+            Trial(spec["arm"], spec["pool"], spec["n_examples"], spec["seed"], spec["stage_keys"])
+        )
+    return trials

@@ -1,0 +1,96 @@
+"""A tiny Llama-architecture model and tokenizer the project builds itself (no download).
+
+For tests and the offline quickstart: it trains and generates in seconds on a CPU, through
+the same from_pretrained code as a hub model, because it is saved to a folder and loaded by
+path. Its outputs (and its judge scores) are meaningless: it is a plumbing check.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from ablate.chat import CHAT_TEMPLATE, SPECIAL_TOKENS
+
+BUILTIN_PREFIX = "builtin:"
+TINY_NAME = "tiny"
+TINY_VERSION = 1  # bump when the build changes, so a stale cached copy is rebuilt
+EOS, PAD = "<|endoftext|>", "<|pad|>"
+
+
+def build_tiny_tokenizer(vocab_size: int = 1024):  # type: ignore[no-untyped-def]
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from ablate.data.synthetic import synthetic_records
+
+    # Byte-level BPE: every byte is a token, so any text (and every score digit) encodes.
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS, PAD, *SPECIAL_TOKENS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    corpus = [r["prompt"] + "\n" + r["response"] for r in synthetic_records(3000, seed=7)]
+    core.train_from_iterator(corpus, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token=EOS, pad_token=PAD)
+    tokenizer.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS})
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_tiny_model(vocab_size: int, seed: int = 0):  # type: ignore[no-untyped-def]
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(config)
+
+
+def save_tiny(directory: Path) -> Path:
+    """Build the tiny model and tokenizer and save both to `directory` (loadable by path)."""
+    tokenizer = build_tiny_tokenizer()
+    model = build_tiny_model(len(tokenizer))
+    model.config.eos_token_id = tokenizer.eos_token_id
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("ABLATE_CACHE", Path.home() / ".cache" / "ablate"))
+
+
+def builtin_path(name: str) -> Path:
+    """The folder of a builtin model, built once per machine (atomically: workers may race)."""
+    if name != TINY_NAME:
+        raise ValueError(f"unknown builtin model '{name}' (known: {TINY_NAME})")
+    final = cache_root() / "models" / f"{name}-v{TINY_VERSION}"
+    if (final / "config.json").is_file():
+        return final
+    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    save_tiny(tmp)
+    try:
+        tmp.rename(final)
+    except OSError:  # another process finished first; its copy is identical
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final

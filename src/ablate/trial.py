@@ -1,0 +1,113 @@
+"""One trial's stages: select -> train -> generate -> judge -> score, talking through files.
+
+Each stage reads the previous stage's folder and writes its own through the ledger; a stage
+already done with its planned key is skipped, which is all that resume is. This module knows
+nothing of Ray (the runner calls it) and nothing of MLflow (the driver tracks).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ablate.config.schema import Config
+from ablate.data.select import nested_subset
+from ablate.data.sources import evaluation_records, training_records
+from ablate.ledger import TrialLedger, atomic_write_json, read_json, read_jsonl, write_jsonl
+from ablate.plan import STAGES, Trial
+
+StageReporter = Callable[[str], None]
+
+
+@dataclass
+class TrialContext:
+    config: Config
+    trial: Trial
+    ledger: TrialLedger
+    device: str
+
+    def stage_path(self, stage: str, name: str) -> Path:
+        return self.ledger.stage_dir(stage) / name
+
+
+def run_select(ctx: TrialContext, out: Path) -> None:
+    pool = ctx.config.pools[ctx.trial.pool]
+    subset = nested_subset(training_records(pool), ctx.trial.n_examples, ctx.trial.seed, ctx.trial.pool)
+    write_jsonl(out / "examples.jsonl", subset)
+
+
+def run_train(ctx: TrialContext, out: Path) -> None:
+    from ablate.train import fine_tune
+
+    model = ctx.config.model
+    stats = fine_tune(
+        model.name_or_path, model.revision, model.dtype,
+        read_jsonl(ctx.stage_path("select", "examples.jsonl")),
+        ctx.config.training, ctx.trial.seed, out, ctx.device,
+    )
+    shutil.rmtree(out / "scratch", ignore_errors=True)  # Trainer's working folder, empty of value
+    atomic_write_json(out / "stats.json", stats)
+
+
+def run_generate(ctx: TrialContext, out: Path) -> None:
+    from ablate.generate import generate_samples, heldout_loss, load_finetuned
+
+    cfg = ctx.config
+    prompts = evaluation_records(cfg.evaluation.prompts, cfg.evaluation.max_prompts)
+    model, tokenizer = load_finetuned(
+        ctx.stage_path("train", "model"), cfg.model.name_or_path, cfg.model.revision,
+        cfg.model.dtype, ctx.device,
+    )
+    samples = generate_samples(model, tokenizer, prompts, cfg.generation, ctx.trial.seed, ctx.device)
+    write_jsonl(out / "samples.jsonl", samples)
+    loss = heldout_loss(model, tokenizer, prompts, cfg.training.max_seq_length,
+                        cfg.training.micro_batch_size, ctx.device)
+    atomic_write_json(out / "stats.json", {"heldout_loss": loss, "eval_prompts": len(prompts)})
+
+
+def run_judge(ctx: TrialContext, out: Path) -> None:
+    from ablate.judge.hf import HFJudge
+
+    j = ctx.config.judge
+    judge = HFJudge(j.model, ctx.config.model.dtype, j.batch_size, j.max_input_tokens, ctx.device)
+    write_jsonl(out / "judgments.jsonl", judge.judge(read_jsonl(ctx.stage_path("generate", "samples.jsonl"))))
+
+
+def run_score(ctx: TrialContext, out: Path) -> None:
+    from ablate.score import judge_metrics, sample_metrics
+
+    e = ctx.config.evaluation
+    judgments = read_jsonl(ctx.stage_path("judge", "judgments.jsonl"))
+    metrics: dict[str, Any] = judge_metrics(judgments, e.confidence, e.bootstrap_resamples, ctx.trial.seed)
+    metrics |= sample_metrics(read_jsonl(ctx.stage_path("generate", "samples.jsonl")))
+    metrics |= read_json(ctx.stage_path("generate", "stats.json"))
+    metrics |= read_json(ctx.stage_path("train", "stats.json"))
+    atomic_write_json(out / "metrics.json", metrics)
+
+
+STAGE_RUNNERS: dict[str, Callable[[TrialContext, Path], None]] = {
+    "select": run_select, "train": run_train, "generate": run_generate,
+    "judge": run_judge, "score": run_score,
+}
+
+
+def run_trial(config: Config, trial: Trial, root: Path, device: str,
+              report: StageReporter = lambda stage: None) -> dict[str, Any]:
+    """Run the stages not yet done; return the trial's metrics (from score/metrics.json)."""
+    ledger = TrialLedger(root)
+    ctx = TrialContext(config, trial, ledger, device)
+    for stage in STAGES:
+        key = trial.stage_keys[stage]
+        if ledger.is_done(stage, key):
+            continue
+        report(stage)
+        try:
+            with ledger.write_stage(stage, key) as out:
+                STAGE_RUNNERS[stage](ctx, out)
+        except BaseException as exc:
+            ledger.record_failure(stage, f"{type(exc).__name__}: {exc}")
+            raise
+    return read_json(ledger.stage_dir("score") / "metrics.json")  # type: ignore[no-any-return]
