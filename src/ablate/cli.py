@@ -1,0 +1,117 @@
+"""Command line: each subcommand parses arguments and calls one public function.
+
+Expected user errors (UserError) print one message and exit 2, with no traceback; anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Alignment-data ablations (LIMA-style) on Ray, tracked in MLflow.")
+out = Console()
+err = Console(stderr=True)
+
+Overrides = Annotated[list[str] | None, typer.Argument(help="key=value settings, e.g. training.epochs=3")]
+ResultsDir = Annotated[Path, typer.Option("--results-dir", help="where results/<sweep> goes")]
+Address = Annotated[str | None, typer.Option("--address", help="an existing Ray cluster "
+                                             "(default: $RAY_ADDRESS, else Ray starts here)")]
+
+
+@app.command()
+def validate(sweep: Path, overrides: Overrides = None) -> None:
+    """Check a sweep file and its experiment; exit 0 when valid, 2 with every problem listed."""
+    from ablate.sweep import load_and_plan
+
+    config, trials = load_and_plan(sweep, overrides or [])
+    out.print(f"{sweep}: valid. Sweep '{config.name}', {len(trials)} trials.")
+
+
+@app.command()
+def plan(sweep: Path, overrides: Overrides = None) -> None:
+    """Print the sweep's trials as a table; writes nothing."""
+    from ablate.sweep import load_and_plan
+
+    config, trials = load_and_plan(sweep, overrides or [])
+    table = Table("trial id", "arm", "pool", "n_examples", "seed", "folder",
+                  title=f"sweep '{config.name}': {len(trials)} trials")
+    for t in trials:
+        table.add_row(t.trial_id, t.arm, t.pool, str(t.n_examples), str(t.seed), t.folder)
+    out.print(table)
+
+
+def _report(outcome) -> None:  # type: ignore[no-untyped-def]
+    out.print(f"\n{outcome.trials} trials ({outcome.ran} run now, {len(outcome.failed)} failed).")
+    out.print(f"Results: {outcome.sweep_dir}")
+    out.print(f"Summary: {outcome.summary}")
+    if outcome.tracking_uri:
+        out.print(f"MLflow:  {outcome.tracking_uri} ({outcome.runs_created} new trial runs); "
+                  f"open with: ablate ui {outcome.sweep_dir.parent}")
+    if outcome.failed:
+        err.print(f"Failed trials: {', '.join(outcome.failed)}. See `ablate status "
+                  f"{outcome.sweep_dir}`, fix the cause, then `ablate resume {outcome.sweep_dir}`.")
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(sweep: Path, overrides: Overrides = None, results_dir: ResultsDir = Path("results"),
+        address: Address = None) -> None:
+    """Run every trial of a sweep that is not done yet; track it in MLflow."""
+    from ablate.sweep import run_sweep
+
+    _report(run_sweep(sweep, overrides or [], results_dir, address))
+
+
+@app.command()
+def resume(sweep_dir: Path, overrides: Overrides = None, address: Address = None) -> None:
+    """Finish a sweep from its results folder (results/<sweep name>), redoing nothing done."""
+    from ablate.sweep import resume_sweep
+
+    _report(resume_sweep(sweep_dir, overrides or [], address))
+
+
+@app.command()
+def status(sweep_dir: Path) -> None:
+    """Show each trial's stage from the results folder (results/<sweep name>)."""
+    from ablate.sweep import sweep_status
+
+    rows = sweep_status(sweep_dir)
+    table = Table("folder", "trial id", "status", title=str(sweep_dir))
+    for trial, state in rows:
+        table.add_row(trial.folder, trial.trial_id, state)
+    out.print(table)
+    done = sum(state == "done" for _, state in rows)
+    out.print(f"{done}/{len(rows)} trials done")
+
+
+@app.command()
+def ui(results_dir: Annotated[Path, typer.Argument()] = Path("results"), port: int = 5000) -> None:
+    """Open the MLflow UI on the results folder's store (the curves are on the sweep's run)."""
+    from ablate.sweep import open_ui
+
+    open_ui(results_dir, port)
+
+
+@app.command("build-tiny-model")
+def build_tiny_model(directory: Path) -> None:
+    """Save the project's tiny model and tokenizer to DIRECTORY (loadable by path)."""
+    from ablate.models.tiny import save_tiny
+
+    out.print(f"saved to {save_tiny(directory)}")
+
+
+def main() -> None:
+    from ablate.errors import UserError
+
+    try:
+        app()
+    except UserError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(2)

@@ -1,0 +1,140 @@
+"""Ray Tune runs the trials: one Tune trial per grid cell, with the config's resources.
+
+The only module that imports ray. Workers run `ablate.trial.run_trial`, which reads and writes
+the trial's folder; they report only their current stage (for the progress display) and their
+metrics to the driver, which alone writes to MLflow. A retried trial starts again and skips
+the stages the ledger already holds, so Ray's own checkpoints are not needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ablate.config.schema import Config, ResourcesConfig
+from ablate.errors import UserError
+from ablate.plan import Trial
+
+# Ray reads these at import: no Tune tables of its own (ours is the display), and workers
+# keep the driver's working directory so relative paths mean the same everywhere.
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+
+import ray  # noqa: E402  (after the environment above)
+from ray import tune  # noqa: E402
+
+EventHandler = Callable[[str, str, dict[str, Any]], None]  # (event, trial folder, payload)
+
+
+@dataclass
+class WorkerSpec:
+    config: Config
+    trial: Trial
+    root: str
+
+
+def resource_problems(cluster: dict[str, float], resources: ResourcesConfig) -> list[str]:
+    """Why no trial could ever be scheduled on this cluster (pure, unit-tested)."""
+    problems = []
+    cpus, gpus = cluster.get("CPU", 0.0), cluster.get("GPU", 0.0)
+    if resources.cpus_per_trial > cpus:
+        problems.append(f"resources.cpus_per_trial={resources.cpus_per_trial} but the Ray "
+                        f"cluster has {cpus:g} CPUs")
+    if resources.gpus_per_trial > gpus:
+        problems.append(f"resources.gpus_per_trial={resources.gpus_per_trial} but the Ray "
+                        f"cluster has {gpus:g} GPUs: set resources.gpus_per_trial=0 to run on CPUs")
+    return problems
+
+
+def concurrency(cluster: dict[str, float], resources: ResourcesConfig) -> int:
+    """How many trials fit at once: the tighter of CPUs, GPUs and the configured cap."""
+    fits = [int(cluster.get("CPU", 0) // resources.cpus_per_trial)]
+    if resources.gpus_per_trial > 0:
+        fits.append(int(cluster.get("GPU", 0) // resources.gpus_per_trial))
+    if resources.max_concurrent_trials > 0:
+        fits.append(resources.max_concurrent_trials)
+    return max(1, min(fits))
+
+
+def _worker(tune_config: dict[str, Any], specs: dict[str, WorkerSpec]) -> None:
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from ablate.trial import run_trial
+
+    spec = specs[tune_config["trial"]]
+    hf_logging.disable_progress_bar()
+    torch.set_num_threads(max(1, int(spec.config.resources.cpus_per_trial)))
+    use_gpu = spec.config.resources.gpus_per_trial > 0 and torch.cuda.is_available()
+    metrics = run_trial(spec.config, spec.trial, Path(spec.root), "cuda" if use_gpu else "cpu",
+                        report=lambda stage: tune.report({"stage": stage}))
+    tune.report({"stage": "done", **{k: v for k, v in metrics.items() if v is not None}})
+
+
+class ForwardEvents(tune.Callback):  # type: ignore[misc]
+    """Forwards Tune's trial events to the driver's handler (the progress display)."""
+
+    def __init__(self, handler: EventHandler) -> None:
+        self.handler: EventHandler | None = handler
+
+    # Tune pickles its callbacks into the experiment state; the handler (a live terminal
+    # display) stays behind: it is only ever called here in the driver.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"handler": None}
+
+    def _emit(self, kind: str, trial: Any, payload: dict[str, Any]) -> None:
+        if self.handler is not None:
+            self.handler(kind, trial.config["trial"], payload)
+
+    def on_trial_result(self, iteration: int, trials: Any, trial: Any, result: dict[str, Any],
+                        **info: Any) -> None:
+        self._emit("stage", trial, {"stage": result.get("stage")})
+
+    def on_trial_complete(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
+        self._emit("complete", trial, {})
+
+    def on_trial_error(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
+        self._emit("error", trial, {"error_file": trial.error_file})
+
+
+def start_ray(address: str | None) -> dict[str, float]:
+    address = address or os.environ.get("RAY_ADDRESS")
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.ERROR, ignore_reinit_error=True)
+    except (ConnectionError, RuntimeError) as exc:
+        raise UserError(f"cannot join the Ray cluster at '{address}': {exc}. Check --address "
+                        "or RAY_ADDRESS, or leave both unset to start Ray on this machine.") from None
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
+    return dict(ray.cluster_resources())
+
+
+def run_trials(config: Config, trials: list[Trial], sweep_dir: Path, address: str | None,
+               on_event: EventHandler) -> None:
+    """Run `trials` to completion or failure; failures are left for the ledger to report."""
+    cluster = start_ray(address)
+    problems = resource_problems(cluster, config.resources)
+    if problems:
+        raise UserError("; ".join(problems))
+    specs = {t.folder: WorkerSpec(config, t, str(sweep_dir / "trials" / t.folder)) for t in trials}
+    r = config.resources
+    trainable = tune.with_resources(tune.with_parameters(_worker, specs=specs),
+                                    {"cpu": r.cpus_per_trial, "gpu": r.gpus_per_trial})
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"trial": tune.grid_search([t.folder for t in trials])},
+        tune_config=tune.TuneConfig(max_concurrent_trials=concurrency(cluster, r)),
+        run_config=tune.RunConfig(
+            name="tune", storage_path=str((sweep_dir / "_ray").resolve()), verbose=0,
+            callbacks=[ForwardEvents(on_event)],
+            failure_config=tune.FailureConfig(max_failures=r.max_retries),
+        ),
+    )
+    try:
+        tuner.fit()
+    finally:
+        ray.shutdown()

@@ -1,0 +1,63 @@
+"""summary.csv and the per-trial facts the driver tracks, read from the ledger (the truth)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from ablate.ledger import TrialLedger, atomic_write_text, read_json, read_jsonl, trial_root
+from ablate.plan import Trial
+
+COLUMNS = [
+    "trial_id", "arm", "pool", "n_examples", "seed", "status",
+    "judge_mean", "judge_ci_low", "judge_ci_high", "judge_t_low", "judge_t_high",
+    "judge_prompts", "judge_scored", "judge_unscored", "heldout_loss",
+    "train_loss", "train_steps", "train_tokens_seen", "samples", "response_tokens_mean", "folder",
+]
+
+
+def trial_status(sweep_dir: Path, trial: Trial) -> str:
+    """'done', 'failed at <stage>: <error>', or 'next: <stage>' from the ledger alone."""
+    ledger = TrialLedger(trial_root(sweep_dir, trial))
+    stage = ledger.next_stage(trial.stage_keys)
+    if stage is None:
+        return "done"
+    failure = ledger.failure()
+    if failure is not None and failure.get("stage") == stage:
+        return f"failed at {stage}: {failure.get('error')}"
+    return f"next: {stage}"
+
+
+def trial_metrics(sweep_dir: Path, trial: Trial) -> dict[str, Any] | None:
+    path = trial_root(sweep_dir, trial) / "score" / "metrics.json"
+    if trial_status(sweep_dir, trial) != "done":
+        return None
+    return read_json(path)  # type: ignore[no-any-return]
+
+
+def loss_curve(sweep_dir: Path, trial: Trial) -> list[tuple[int, float]]:
+    path = trial_root(sweep_dir, trial) / "train" / "train_log.jsonl"
+    return [(int(r["step"]), float(r["loss"])) for r in read_jsonl(path)] if path.is_file() else []
+
+
+def summary_rows(sweep_dir: Path, trials: list[Trial]) -> list[dict[str, Any]]:
+    rows = []
+    for trial in trials:
+        metrics = trial_metrics(sweep_dir, trial) or {}
+        facts = {"trial_id": trial.trial_id, "arm": trial.arm, "pool": trial.pool,
+                 "n_examples": trial.n_examples, "seed": trial.seed, "folder": trial.folder,
+                 "status": trial_status(sweep_dir, trial)}
+        rows.append({c: facts.get(c, metrics.get(c)) for c in COLUMNS})
+    return rows
+
+
+def write_summary(sweep_dir: Path, trials: list[Trial]) -> Path:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(summary_rows(sweep_dir, trials))
+    path = sweep_dir / "summary.csv"
+    atomic_write_text(path, buffer.getvalue())
+    return path
