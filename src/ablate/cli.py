@@ -17,7 +17,7 @@ from rich.table import Table
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Alignment-data ablations (LIMA-style) on Ray, tracked in MLflow.")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message stays one line in logs
 
 Overrides = Annotated[list[str] | None, typer.Argument(help="key=value settings, e.g. training.epochs=3")]
 ResultsDir = Annotated[Path, typer.Option("--results-dir", help="where results/<sweep> goes")]

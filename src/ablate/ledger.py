@@ -134,4 +134,4 @@ def read_trials(sweep_dir: Path) -> list[Trial]:
         trials.append(
             Trial(spec["arm"], spec["pool"], spec["n_examples"], spec["seed"], spec["stage_keys"])
         )
-    return trials
+    return sorted(trials, key=lambda t: (t.arm, t.n_examples, t.seed))

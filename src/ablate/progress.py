@@ -17,7 +17,7 @@ from rich.text import Text
 
 class SweepProgress:
     def __init__(self, folders: list[str], already_done: int, console: Console | None = None):
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, soft_wrap=True)
         self.pending = set(folders)
         self.running: dict[str, str] = {}
         self.done, self.failed, self.already_done = 0, 0, already_done

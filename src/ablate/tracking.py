@@ -7,6 +7,7 @@ logged only where missing, so running a sweep again adds no run and no duplicate
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -64,6 +65,8 @@ class SweepTracker:
         import mlflow
         from mlflow import MlflowClient
 
+        for name in ("mlflow", "alembic"):  # store set-up chatter is not the user's business
+            logging.getLogger(name).setLevel(logging.WARNING)
         mlflow.set_tracking_uri(uri)
         self.client = MlflowClient(uri)
         self.sweep_name = sweep_name

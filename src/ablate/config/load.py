@@ -90,17 +90,19 @@ def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
     return nested  # type: ignore[no-any-return]
 
 
-def leaf_problems(label: str, data: dict[str, Any]) -> list[str]:
+def checked_leaves(label: str, data: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Problems of each leaf, and the leaves without problems (to go on checking with)."""
     base = OmegaConf.structured(Config)
-    problems = []
+    problems, valid = [], []
     for path, value in _leaves(data):
         try:
             OmegaConf.merge(base, _nest(path, value))
+            valid.append(_nest(path, value))
         except OmegaConfBaseException as exc:
             key = exc.full_key or ".".join(path)
             reason = str(exc).splitlines()[0]
             problems.append(f"{label}: {key}: {reason}")
-    return problems
+    return problems, valid
 
 
 def load_sources(sweep_path: Path, overrides: list[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -121,16 +123,19 @@ def load_sources(sweep_path: Path, overrides: list[str]) -> list[tuple[str, dict
 
 def load_config(sweep_path: str | Path, overrides: list[str] | None = None) -> Config:
     sweep_path = Path(sweep_path)
-    sources = load_sources(sweep_path, overrides or [])
-    problems = [p for label, data in sources for p in leaf_problems(label, data)]
-    if problems:
-        raise ConfigError(str(sweep_path), problems)
-    merged = OmegaConf.merge(OmegaConf.structured(Config), *[data for _, data in sources])
+    problems: list[str] = []
+    valid: list[dict[str, Any]] = []
+    for label, data in load_sources(sweep_path, overrides or []):
+        source_problems, source_valid = checked_leaves(label, data)
+        problems += source_problems
+        valid += source_valid
+    # The valid leaves still merge, so semantic problems are reported alongside type problems.
+    merged = OmegaConf.merge(OmegaConf.structured(Config), *valid)
     missing = sorted(OmegaConf.missing_keys(merged))
-    if missing:
-        raise ConfigError(str(sweep_path), [f"{k}: required, but no file sets it" for k in missing])
-    config: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
-    problems = semantic_problems(config)
+    problems += [f"{key}: required, but no file sets it" for key in missing]
+    if not missing:
+        config: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
+        problems += semantic_problems(config)
     if problems:
         raise ConfigError(str(sweep_path), problems)
     return config
