@@ -14,15 +14,25 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Alignment-data ablations (LIMA-style) on Ray, tracked in MLflow.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Alignment-data ablations (LIMA-style) on Ray, tracked in MLflow.",
+)
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # a message stays one line in logs
 
-Overrides = Annotated[list[str] | None, typer.Argument(help="key=value settings, e.g. training.epochs=3")]
+Overrides = Annotated[
+    list[str] | None, typer.Argument(help="key=value settings, e.g. training.epochs=3")
+]
 ResultsDir = Annotated[Path, typer.Option("--results-dir", help="where results/<sweep> goes")]
-Address = Annotated[str | None, typer.Option("--address", help="an existing Ray cluster "
-                                             "(default: $RAY_ADDRESS, else Ray starts here)")]
+Address = Annotated[
+    str | None,
+    typer.Option(
+        "--address", help="an existing Ray cluster (default: $RAY_ADDRESS, else Ray starts here)"
+    ),
+]
 
 
 @app.command()
@@ -40,29 +50,44 @@ def plan(sweep: Path, overrides: Overrides = None) -> None:
     from ablate.sweep import load_and_plan
 
     config, trials = load_and_plan(sweep, overrides or [])
-    table = Table("trial id", "arm", "pool", "n_examples", "seed", "folder",
-                  title=f"sweep '{config.name}': {len(trials)} trials")
+    table = Table(
+        "trial id",
+        "arm",
+        "pool",
+        "n_examples",
+        "seed",
+        "folder",
+        title=f"sweep '{config.name}': {len(trials)} trials",
+    )
     for t in trials:
         table.add_row(t.trial_id, t.arm, t.pool, str(t.n_examples), str(t.seed), t.folder)
     out.print(table)
 
 
-def _report(outcome) -> None:  # type: ignore[no-untyped-def]
+def _report(outcome) -> None:
     out.print(f"\n{outcome.trials} trials ({outcome.ran} run now, {len(outcome.failed)} failed).")
     out.print(f"Results: {outcome.sweep_dir}")
     out.print(f"Summary: {outcome.summary}")
     if outcome.tracking_uri:
-        out.print(f"MLflow:  {outcome.tracking_uri} ({outcome.runs_created} new trial runs); "
-                  f"open with: ablate ui {outcome.sweep_dir.parent}")
+        out.print(
+            f"MLflow:  {outcome.tracking_uri} ({outcome.runs_created} new trial runs); "
+            f"open with: ablate ui {outcome.sweep_dir.parent}"
+        )
     if outcome.failed:
-        err.print(f"Failed trials: {', '.join(outcome.failed)}. See `ablate status "
-                  f"{outcome.sweep_dir}`, fix the cause, then `ablate resume {outcome.sweep_dir}`.")
+        err.print(
+            f"Failed trials: {', '.join(outcome.failed)}. See `ablate status "
+            f"{outcome.sweep_dir}`, fix the cause, then `ablate resume {outcome.sweep_dir}`."
+        )
         raise typer.Exit(1)
 
 
 @app.command()
-def run(sweep: Path, overrides: Overrides = None, results_dir: ResultsDir = Path("results"),
-        address: Address = None) -> None:
+def run(
+    sweep: Path,
+    overrides: Overrides = None,
+    results_dir: ResultsDir = Path("results"),
+    address: Address = None,
+) -> None:
     """Run every trial of a sweep that is not done yet; track it in MLflow."""
     from ablate.sweep import run_sweep
 

@@ -12,8 +12,9 @@ from ablate.models.load import load_causal_lm, torch_dtype
 from ablate.train import IGNORE, collate, tokenize_example
 
 
-def load_finetuned(model_dir: Path, base_model: str, revision: str | None, dtype: str,
-                   device: str) -> tuple[Any, Any]:
+def load_finetuned(
+    model_dir: Path, base_model: str, revision: str | None, dtype: str, device: str
+) -> tuple[Any, Any]:
     """The fine-tuned model: a full model folder, or the base model plus a LoRA adapter."""
     from transformers import AutoTokenizer
 
@@ -28,7 +29,8 @@ def load_finetuned(model_dir: Path, base_model: str, revision: str | None, dtype
     else:
         from transformers import AutoModelForCausalLM
 
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype(dtype)).to(device)
+        full: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype(dtype))
+        model = full.to(device)
     model.eval()
     return model, tokenizer
 
@@ -37,13 +39,18 @@ def _batches(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _sample_batch(model: Any, tokenizer: Any, prompts: list[str], cfg: GenerationConfig,
-                  seed: int, device: str) -> list[list[tuple[str, int, bool]]]:
+def _sample_batch(
+    model: Any, tokenizer: Any, prompts: list[str], cfg: GenerationConfig, seed: int, device: str
+) -> list[list[tuple[str, int, bool]]]:
     import torch
 
     tokenizer.padding_side = "left"  # generation continues from the right end
-    encoded = tokenizer([prompt_text(p) for p in prompts], return_tensors="pt", padding=True,
-                        add_special_tokens=tokenizer.bos_token_id is not None).to(device)
+    encoded = tokenizer(
+        [prompt_text(p) for p in prompts],
+        return_tensors="pt",
+        padding=True,
+        add_special_tokens=tokenizer.bos_token_id is not None,
+    ).to(device)
     stop_ids = [tokenizer.convert_tokens_to_ids(END_OF_TURN), tokenizer.eos_token_id]
     torch.manual_seed(seed)
     with torch.no_grad():
@@ -63,13 +70,21 @@ def _sample_batch(model: Any, tokenizer: Any, prompts: list[str], cfg: Generatio
     for seq in new_tokens.tolist():
         ended = next((i for i, t in enumerate(seq) if t in stop_ids), None)
         kept = seq if ended is None else seq[:ended]
-        rows.append((tokenizer.decode(kept, skip_special_tokens=True).strip(), len(kept), ended is not None))
+        rows.append(
+            (tokenizer.decode(kept, skip_special_tokens=True).strip(), len(kept), ended is not None)
+        )
     k = cfg.samples_per_prompt
     return [rows[i * k : (i + 1) * k] for i in range(len(prompts))]
 
 
-def generate_samples(model: Any, tokenizer: Any, prompts: list[dict[str, str]],
-                     cfg: GenerationConfig, seed: int, device: str) -> list[dict[str, Any]]:
+def generate_samples(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[dict[str, str]],
+    cfg: GenerationConfig,
+    seed: int,
+    device: str,
+) -> list[dict[str, Any]]:
     """One row per (prompt, sample); a batch's seed depends on its index only (reproducible)."""
     samples = []
     for index, batch in enumerate(_batches(prompts, cfg.batch_size)):
@@ -77,18 +92,35 @@ def generate_samples(model: Any, tokenizer: Any, prompts: list[dict[str, str]],
         outputs = _sample_batch(model, tokenizer, texts, cfg, seed * 100_003 + index, device)
         for record, responses in zip(batch, outputs, strict=True):
             for k, (text, n_tokens, stopped) in enumerate(responses):
-                samples.append({"prompt_id": record["id"], "prompt": record["prompt"], "sample": k,
-                                "response": text, "n_tokens": n_tokens, "stopped": stopped})
+                samples.append(
+                    {
+                        "prompt_id": record["id"],
+                        "prompt": record["prompt"],
+                        "sample": k,
+                        "response": text,
+                        "n_tokens": n_tokens,
+                        "stopped": stopped,
+                    }
+                )
     return samples
 
 
-def heldout_loss(model: Any, tokenizer: Any, records: list[dict[str, str]], max_len: int,
-                 batch_size: int, device: str) -> float | None:
+def heldout_loss(
+    model: Any,
+    tokenizer: Any,
+    records: list[dict[str, str]],
+    max_len: int,
+    batch_size: int,
+    device: str,
+) -> float | None:
     """Mean loss per response token on reference responses; None when there are none."""
     import torch
 
-    examples = [tokenize_example(tokenizer, r["prompt"], r["response"], max_len)
-                for r in records if "response" in r]
+    examples = [
+        tokenize_example(tokenizer, r["prompt"], r["response"], max_len)
+        for r in records
+        if "response" in r
+    ]
     usable = [e for e in examples if e is not None]
     if not usable:
         return None
@@ -96,10 +128,13 @@ def heldout_loss(model: Any, tokenizer: Any, records: list[dict[str, str]], max_
     for batch in _batches(usable, batch_size):
         tensors = {k: v.to(device) for k, v in collate(batch, tokenizer.pad_token_id).items()}
         with torch.no_grad():
-            logits = model(input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"]).logits
+            logits = model(
+                input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"]
+            ).logits
         labels = tensors["labels"][:, 1:]  # token t is predicted at position t-1
         losses = torch.nn.functional.cross_entropy(
-            logits[:, :-1].float().transpose(1, 2), labels, ignore_index=IGNORE, reduction="sum")
+            logits[:, :-1].float().transpose(1, 2), labels, ignore_index=IGNORE, reduction="sum"
+        )
         total += losses.item()
         count += int((labels != IGNORE).sum())
     return total / count if count else math.nan

@@ -79,7 +79,9 @@ class TrialLedger:
         return next((s for s in STAGES if not self.is_done(s, keys[s])), None)
 
     @contextmanager
-    def write_stage(self, stage: str, key: str, info: dict[str, Any] | None = None) -> Iterator[Path]:
+    def write_stage(
+        self, stage: str, key: str, info: dict[str, Any] | None = None
+    ) -> Iterator[Path]:
         """Yield an empty temporary folder; on success it becomes the stage folder, done."""
         final = self.stage_dir(stage)
         tmp = self.root / f".{stage}.tmp-{uuid.uuid4().hex[:8]}"

@@ -36,9 +36,11 @@ class SweepProgress:
             self.live.__exit__(*exc)
 
     def _headline(self) -> str:
-        return (f"trials: {self.done + self.already_done} done"
-                f" ({self.already_done} from earlier runs), {len(self.running)} running, "
-                f"{self.failed} failed, {len(self.pending)} waiting")
+        return (
+            f"trials: {self.done + self.already_done} done"
+            f" ({self.already_done} from earlier runs), {len(self.running)} running, "
+            f"{self.failed} failed, {len(self.pending)} waiting"
+        )
 
     def _render(self) -> Group:
         table = Table("running trial", "stage", box=None)

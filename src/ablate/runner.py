@@ -24,8 +24,8 @@ from ablate.plan import Trial
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
 
-import ray  # noqa: E402  (after the environment above)
-from ray import tune  # noqa: E402
+import ray
+from ray import tune
 
 EventHandler = Callable[[str, str, dict[str, Any]], None]  # (event, trial folder, payload)
 
@@ -42,11 +42,15 @@ def resource_problems(cluster: dict[str, float], resources: ResourcesConfig) -> 
     problems = []
     cpus, gpus = cluster.get("CPU", 0.0), cluster.get("GPU", 0.0)
     if resources.cpus_per_trial > cpus:
-        problems.append(f"resources.cpus_per_trial={resources.cpus_per_trial} but the Ray "
-                        f"cluster has {cpus:g} CPUs")
+        problems.append(
+            f"resources.cpus_per_trial={resources.cpus_per_trial} but the Ray "
+            f"cluster has {cpus:g} CPUs"
+        )
     if resources.gpus_per_trial > gpus:
-        problems.append(f"resources.gpus_per_trial={resources.gpus_per_trial} but the Ray "
-                        f"cluster has {gpus:g} GPUs: set resources.gpus_per_trial=0 to run on CPUs")
+        problems.append(
+            f"resources.gpus_per_trial={resources.gpus_per_trial} but the Ray "
+            f"cluster has {gpus:g} GPUs: set resources.gpus_per_trial=0 to run on CPUs"
+        )
     return problems
 
 
@@ -70,12 +74,17 @@ def _worker(tune_config: dict[str, Any], specs: dict[str, WorkerSpec]) -> None:
     hf_logging.disable_progress_bar()
     torch.set_num_threads(max(1, int(spec.config.resources.cpus_per_trial)))
     use_gpu = spec.config.resources.gpus_per_trial > 0 and torch.cuda.is_available()
-    metrics = run_trial(spec.config, spec.trial, Path(spec.root), "cuda" if use_gpu else "cpu",
-                        report=lambda stage: tune.report({"stage": stage}))
+    metrics = run_trial(
+        spec.config,
+        spec.trial,
+        Path(spec.root),
+        "cuda" if use_gpu else "cpu",
+        report=lambda stage: tune.report({"stage": stage}),
+    )
     tune.report({"stage": "done", **{k: v for k, v in metrics.items() if v is not None}})
 
 
-class ForwardEvents(tune.Callback):  # type: ignore[misc]
+class ForwardEvents(tune.Callback):
     """Forwards Tune's trial events to the driver's handler (the progress display)."""
 
     def __init__(self, handler: EventHandler) -> None:
@@ -90,8 +99,9 @@ class ForwardEvents(tune.Callback):  # type: ignore[misc]
         if self.handler is not None:
             self.handler(kind, trial.config["trial"], payload)
 
-    def on_trial_result(self, iteration: int, trials: Any, trial: Any, result: dict[str, Any],
-                        **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: Any, trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         self._emit("stage", trial, {"stage": result.get("stage")})
 
     def on_trial_complete(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
@@ -104,17 +114,29 @@ class ForwardEvents(tune.Callback):  # type: ignore[misc]
 def start_ray(address: str | None) -> dict[str, float]:
     address = address or os.environ.get("RAY_ADDRESS")
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.ERROR, ignore_reinit_error=True)
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            ignore_reinit_error=True,
+        )
     except (ConnectionError, RuntimeError) as exc:
-        raise UserError(f"cannot join the Ray cluster at '{address}': {exc}. Check --address "
-                        "or RAY_ADDRESS, or leave both unset to start Ray on this machine.") from None
+        raise UserError(
+            f"cannot join the Ray cluster at '{address}': {exc}. Check --address "
+            "or RAY_ADDRESS, or leave both unset to start Ray on this machine."
+        ) from None
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
     return dict(ray.cluster_resources())
 
 
-def run_trials(config: Config, trials: list[Trial], sweep_dir: Path, address: str | None,
-               on_event: EventHandler) -> None:
+def run_trials(
+    config: Config,
+    trials: list[Trial],
+    sweep_dir: Path,
+    address: str | None,
+    on_event: EventHandler,
+) -> None:
     """Run `trials` to completion or failure; failures are left for the ledger to report."""
     cluster = start_ray(address)
     problems = resource_problems(cluster, config.resources)
@@ -122,14 +144,18 @@ def run_trials(config: Config, trials: list[Trial], sweep_dir: Path, address: st
         raise UserError("; ".join(problems))
     specs = {t.folder: WorkerSpec(config, t, str(sweep_dir / "trials" / t.folder)) for t in trials}
     r = config.resources
-    trainable = tune.with_resources(tune.with_parameters(_worker, specs=specs),
-                                    {"cpu": r.cpus_per_trial, "gpu": r.gpus_per_trial})
+    trainable = tune.with_resources(
+        tune.with_parameters(_worker, specs=specs),
+        {"cpu": r.cpus_per_trial, "gpu": r.gpus_per_trial},
+    )
     tuner = tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search([t.folder for t in trials])},
         tune_config=tune.TuneConfig(max_concurrent_trials=concurrency(cluster, r)),
         run_config=tune.RunConfig(
-            name="tune", storage_path=str((sweep_dir / "_ray").resolve()), verbose=0,
+            name="tune",
+            storage_path=str((sweep_dir / "_ray").resolve()),
+            verbose=0,
             callbacks=[ForwardEvents(on_event)],
             failure_config=tune.FailureConfig(max_failures=r.max_retries),
         ),

@@ -20,8 +20,9 @@ def _finite(value: float) -> float | None:
     return None if value is None or math.isnan(value) else value
 
 
-def judge_metrics(judgments: list[dict[str, Any]], confidence: float, resamples: int,
-                  seed: int) -> dict[str, Any]:
+def judge_metrics(
+    judgments: list[dict[str, Any]], confidence: float, resamples: int, seed: int
+) -> dict[str, Any]:
     summary = summarize_scores(scores_by_prompt(judgments), confidence, resamples, seed)
     masses = [j["level_mass"] for j in judgments if j.get("level_mass") is not None]
     return {

@@ -11,10 +11,27 @@ from ablate.ledger import TrialLedger, atomic_write_text, read_json, read_jsonl,
 from ablate.plan import Trial
 
 COLUMNS = [
-    "trial_id", "arm", "pool", "n_examples", "seed", "status",
-    "judge_mean", "judge_ci_low", "judge_ci_high", "judge_t_low", "judge_t_high",
-    "judge_prompts", "judge_scored", "judge_unscored", "heldout_loss",
-    "train_loss", "train_steps", "train_tokens_seen", "samples", "response_tokens_mean", "folder",
+    "trial_id",
+    "arm",
+    "pool",
+    "n_examples",
+    "seed",
+    "status",
+    "judge_mean",
+    "judge_ci_low",
+    "judge_ci_high",
+    "judge_t_low",
+    "judge_t_high",
+    "judge_prompts",
+    "judge_scored",
+    "judge_unscored",
+    "heldout_loss",
+    "train_loss",
+    "train_steps",
+    "train_tokens_seen",
+    "samples",
+    "response_tokens_mean",
+    "folder",
 ]
 
 
@@ -34,7 +51,7 @@ def trial_metrics(sweep_dir: Path, trial: Trial) -> dict[str, Any] | None:
     path = trial_root(sweep_dir, trial) / "score" / "metrics.json"
     if trial_status(sweep_dir, trial) != "done":
         return None
-    return read_json(path)  # type: ignore[no-any-return]
+    return read_json(path)
 
 
 def loss_curve(sweep_dir: Path, trial: Trial) -> list[tuple[int, float]]:
@@ -46,9 +63,15 @@ def summary_rows(sweep_dir: Path, trials: list[Trial]) -> list[dict[str, Any]]:
     rows = []
     for trial in trials:
         metrics = trial_metrics(sweep_dir, trial) or {}
-        facts = {"trial_id": trial.trial_id, "arm": trial.arm, "pool": trial.pool,
-                 "n_examples": trial.n_examples, "seed": trial.seed, "folder": trial.folder,
-                 "status": trial_status(sweep_dir, trial)}
+        facts = {
+            "trial_id": trial.trial_id,
+            "arm": trial.arm,
+            "pool": trial.pool,
+            "n_examples": trial.n_examples,
+            "seed": trial.seed,
+            "folder": trial.folder,
+            "status": trial_status(sweep_dir, trial),
+        }
         rows.append({c: facts.get(c, metrics.get(c)) for c in COLUMNS})
     return rows
 

@@ -38,8 +38,10 @@ def plan_sweep(config: Config) -> list[Trial]:
     duplicates = duplicate_arms(trials)
     if duplicates:
         pairs = ", ".join(f"{a} = {b}" for a, b in duplicates)
-        raise UserError(f"sweep.arms: arms with identical data and settings ({pairs}); "
-                        "give each arm a different pool.")
+        raise UserError(
+            f"sweep.arms: arms with identical data and settings ({pairs}); "
+            "give each arm a different pool."
+        )
     return trials
 
 
@@ -66,8 +68,9 @@ def _write_plan(config: Config, trials: list[Trial], sweep_dir: Path) -> None:
         atomic_write_text(trial_root(sweep_dir, trial) / RESOLVED_CONFIG, config_to_yaml(config))
 
 
-def _track(config: Config, trials: list[Trial], sweep_dir: Path, results_dir: Path,
-           failed: bool) -> tuple[str | None, int]:
+def _track(
+    config: Config, trials: list[Trial], sweep_dir: Path, results_dir: Path, failed: bool
+) -> tuple[str | None, int]:
     if not config.tracking.enabled:
         return None, 0
     from ablate.tracking import SweepTracker, TrialRecord, flatten, tracking_uri
@@ -81,8 +84,18 @@ def _track(config: Config, trials: list[Trial], sweep_dir: Path, results_dir: Pa
         metrics = trial_metrics(sweep_dir, t)
         if metrics is not None:
             numeric = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
-            records.append(TrialRecord(t.trial_id, t.folder, t.arm, t.n_examples, t.seed,
-                                       numeric, params, loss_curve(sweep_dir, t)))
+            records.append(
+                TrialRecord(
+                    t.trial_id,
+                    t.folder,
+                    t.arm,
+                    t.n_examples,
+                    t.seed,
+                    numeric,
+                    params,
+                    loss_curve(sweep_dir, t),
+                )
+            )
     created = sum(tracker.record_trial(parent, r) for r in records)
     tracker.log_curves(parent, records)
     tracker.finish_parent(parent, [sweep_dir / RESOLVED_CONFIG, sweep_dir / "summary.csv"], failed)
@@ -107,8 +120,9 @@ def run_config(config: Config, results_dir: Path, address: str | None) -> SweepO
     return SweepOutcome(sweep_dir, summary, len(trials), len(pending), failed, uri, created)
 
 
-def run_sweep(sweep_path: str | Path, overrides: list[str], results_dir: Path,
-              address: str | None) -> SweepOutcome:
+def run_sweep(
+    sweep_path: str | Path, overrides: list[str], results_dir: Path, address: str | None
+) -> SweepOutcome:
     config = load_config(sweep_path, overrides)
     return run_config(config, results_dir, address)
 
@@ -117,8 +131,10 @@ def resume_sweep(sweep_dir: Path, overrides: list[str], address: str | None) -> 
     """Run the saved resolved config again: done stages are skipped, nothing else is special."""
     config_path = sweep_dir / RESOLVED_CONFIG
     if not config_path.is_file():
-        raise UserError(f"{sweep_dir}: no {RESOLVED_CONFIG} here; is this a folder that "
-                        "`ablate run` wrote (results/<sweep name>)?")
+        raise UserError(
+            f"{sweep_dir}: no {RESOLVED_CONFIG} here; is this a folder that "
+            "`ablate run` wrote (results/<sweep name>)?"
+        )
     config = load_config(config_path, overrides)
     return run_config(config, sweep_dir.parent, address)
 
@@ -126,15 +142,18 @@ def resume_sweep(sweep_dir: Path, overrides: list[str], address: str | None) -> 
 def sweep_status(sweep_dir: Path) -> list[tuple[Trial, str]]:
     trials = read_trials(sweep_dir)
     if not trials:
-        raise UserError(f"{sweep_dir}: no trials found; pass the folder of one sweep "
-                        "(results/<sweep name>).")
+        raise UserError(
+            f"{sweep_dir}: no trials found; pass the folder of one sweep (results/<sweep name>)."
+        )
     return [(t, trial_status(sweep_dir, t)) for t in trials]
 
 
 def open_ui(results_dir: Path, port: int) -> None:
     db = results_dir / "mlflow.db"
     if not db.is_file():
-        raise UserError(f"{db}: no MLflow store yet; run a sweep first, or set "
-                        "MLFLOW_TRACKING_URI and use `mlflow ui` directly.")
+        raise UserError(
+            f"{db}: no MLflow store yet; run a sweep first, or set "
+            "MLFLOW_TRACKING_URI and use `mlflow ui` directly."
+        )
     uri = f"sqlite:///{db.resolve()}"
     subprocess.run(["mlflow", "ui", "--backend-store-uri", uri, "--port", str(port)], check=False)

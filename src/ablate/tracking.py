@@ -72,8 +72,16 @@ class SweepTracker:
         self.sweep_name = sweep_name
         experiment = self.client.get_experiment_by_name(sweep_name)
         # A SQLite store would put artifacts under the current directory; keep them with results.
-        self.experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(
-            sweep_name, artifact_location=artifact_root.resolve().as_uri() if uri.startswith("sqlite") else None)
+        self.experiment_id = (
+            experiment.experiment_id
+            if experiment
+            else self.client.create_experiment(
+                sweep_name,
+                artifact_location=artifact_root.resolve().as_uri()
+                if uri.startswith("sqlite")
+                else None,
+            )
+        )
 
     def _find(self, filter_string: str) -> Any | None:
         runs = self.client.search_runs([self.experiment_id], filter_string, max_results=1)
@@ -82,7 +90,7 @@ class SweepTracker:
     def parent_run_id(self, params: dict[str, str]) -> str:
         run = self._find(f"tags.`{ROLE_TAG}` = 'sweep'")
         if run is not None:
-            return run.info.run_id  # type: ignore[no-any-return]
+            return run.info.run_id
         tags = {ROLE_TAG: "sweep", SWEEP_TAG: self.sweep_name, "mlflow.runName": self.sweep_name}
         run_id: str = self.client.create_run(self.experiment_id, tags=tags).info.run_id
         self._log_params(run_id, params)
@@ -101,8 +109,13 @@ class SweepTracker:
 
         if self._find(f"tags.`{TRIAL_TAG}` = '{record.trial_id}'") is not None:
             return False
-        tags = {"mlflow.parentRunId": parent_id, TRIAL_TAG: record.trial_id, ROLE_TAG: "trial",
-                SWEEP_TAG: self.sweep_name, "mlflow.runName": record.folder}
+        tags = {
+            "mlflow.parentRunId": parent_id,
+            TRIAL_TAG: record.trial_id,
+            ROLE_TAG: "trial",
+            SWEEP_TAG: self.sweep_name,
+            "mlflow.runName": record.folder,
+        }
         run_id = self.client.create_run(self.experiment_id, tags=tags).info.run_id
         base = {"arm": record.arm, "n_examples": str(record.n_examples), "seed": str(record.seed)}
         self._log_params(run_id, base | record.params)
@@ -120,7 +133,9 @@ class SweepTracker:
         new = []
         for key, points in curve_points(records).items():
             logged = {m.step for m in self.client.get_metric_history(parent_id, key)}
-            new += [Metric(key, value, 0, n) for n, value in sorted(points.items()) if n not in logged]
+            new += [
+                Metric(key, value, 0, n) for n, value in sorted(points.items()) if n not in logged
+            ]
         if new:
             self.client.log_batch(parent_id, metrics=new)
         return len(new)

@@ -115,7 +115,7 @@ def _optimizer(model: Any, cfg: TrainingConfig, total_steps: int) -> tuple[Any, 
 def _loss_logger(path: Path) -> Any:
     from transformers import TrainerCallback
 
-    class LossLogger(TrainerCallback):  # type: ignore[misc]
+    class LossLogger(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
             if logs and "loss" in logs:
                 row = {"step": state.global_step, "epoch": state.epoch, **logs}
@@ -128,6 +128,8 @@ def _loss_logger(path: Path) -> Any:
 def _training_args(cfg: TrainingConfig, seed: int, scratch: Path, device: str) -> Any:
     from transformers import TrainingArguments
 
+    # transformers 5 renamed gradient_checkpointing; pass it only when asked for.
+    optional: dict[str, Any] = {"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}
     return TrainingArguments(
         output_dir=str(scratch),
         per_device_train_batch_size=cfg.micro_batch_size,
@@ -141,8 +143,7 @@ def _training_args(cfg: TrainingConfig, seed: int, scratch: Path, device: str) -
         use_cpu=device == "cpu",
         disable_tqdm=True,
         remove_unused_columns=False,
-        # transformers 5 renamed gradient_checkpointing; pass it only when asked for.
-        **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
+        **optional,
     )
 
 
@@ -165,14 +166,16 @@ def fine_tune(
     new_ids = add_chat_tokens(tokenizer, model)
     if cfg.method == "lora":
         model = wrap_lora(model, cfg, new_ids)
-    tokenized = [tokenize_example(tokenizer, r["prompt"], r["response"], cfg.max_seq_length) for r in records]
+    tokenized = [
+        tokenize_example(tokenizer, r["prompt"], r["response"], cfg.max_seq_length) for r in records
+    ]
     examples = [e for e in tokenized if e is not None]
     total_steps = optimizer_steps(len(examples), cfg)
     log_path = output_dir / "train_log.jsonl"
     trainer = Trainer(
         model=model,
         args=_training_args(cfg, seed, output_dir / "scratch", device),
-        train_dataset=examples,  # type: ignore[arg-type]
+        train_dataset=examples,
         data_collator=lambda batch: collate(batch, tokenizer.pad_token_id),
         optimizers=_optimizer(model, cfg, total_steps),
         callbacks=[_loss_logger(log_path)],

@@ -35,7 +35,9 @@ class TrialContext:
 
 def run_select(ctx: TrialContext, out: Path) -> None:
     pool = ctx.config.pools[ctx.trial.pool]
-    subset = nested_subset(training_records(pool), ctx.trial.n_examples, ctx.trial.seed, ctx.trial.pool)
+    subset = nested_subset(
+        training_records(pool), ctx.trial.n_examples, ctx.trial.seed, ctx.trial.pool
+    )
     write_jsonl(out / "examples.jsonl", subset)
 
 
@@ -44,9 +46,14 @@ def run_train(ctx: TrialContext, out: Path) -> None:
 
     model = ctx.config.model
     stats = fine_tune(
-        model.name_or_path, model.revision, model.dtype,
+        model.name_or_path,
+        model.revision,
+        model.dtype,
         read_jsonl(ctx.stage_path("select", "examples.jsonl")),
-        ctx.config.training, ctx.trial.seed, out, ctx.device,
+        ctx.config.training,
+        ctx.trial.seed,
+        out,
+        ctx.device,
     )
     shutil.rmtree(out / "scratch", ignore_errors=True)  # Trainer's working folder, empty of value
     atomic_write_json(out / "stats.json", stats)
@@ -58,13 +65,24 @@ def run_generate(ctx: TrialContext, out: Path) -> None:
     cfg = ctx.config
     prompts = evaluation_records(cfg.evaluation.prompts, cfg.evaluation.max_prompts)
     model, tokenizer = load_finetuned(
-        ctx.stage_path("train", "model"), cfg.model.name_or_path, cfg.model.revision,
-        cfg.model.dtype, ctx.device,
+        ctx.stage_path("train", "model"),
+        cfg.model.name_or_path,
+        cfg.model.revision,
+        cfg.model.dtype,
+        ctx.device,
     )
-    samples = generate_samples(model, tokenizer, prompts, cfg.generation, ctx.trial.seed, ctx.device)
+    samples = generate_samples(
+        model, tokenizer, prompts, cfg.generation, ctx.trial.seed, ctx.device
+    )
     write_jsonl(out / "samples.jsonl", samples)
-    loss = heldout_loss(model, tokenizer, prompts, cfg.training.max_seq_length,
-                        cfg.training.micro_batch_size, ctx.device)
+    loss = heldout_loss(
+        model,
+        tokenizer,
+        prompts,
+        cfg.training.max_seq_length,
+        cfg.training.micro_batch_size,
+        ctx.device,
+    )
     atomic_write_json(out / "stats.json", {"heldout_loss": loss, "eval_prompts": len(prompts)})
 
 
@@ -73,7 +91,10 @@ def run_judge(ctx: TrialContext, out: Path) -> None:
 
     j = ctx.config.judge
     judge = HFJudge(j.model, ctx.config.model.dtype, j.batch_size, j.max_input_tokens, ctx.device)
-    write_jsonl(out / "judgments.jsonl", judge.judge(read_jsonl(ctx.stage_path("generate", "samples.jsonl"))))
+    write_jsonl(
+        out / "judgments.jsonl",
+        judge.judge(read_jsonl(ctx.stage_path("generate", "samples.jsonl"))),
+    )
 
 
 def run_score(ctx: TrialContext, out: Path) -> None:
@@ -81,7 +102,9 @@ def run_score(ctx: TrialContext, out: Path) -> None:
 
     e = ctx.config.evaluation
     judgments = read_jsonl(ctx.stage_path("judge", "judgments.jsonl"))
-    metrics: dict[str, Any] = judge_metrics(judgments, e.confidence, e.bootstrap_resamples, ctx.trial.seed)
+    metrics: dict[str, Any] = judge_metrics(
+        judgments, e.confidence, e.bootstrap_resamples, ctx.trial.seed
+    )
     metrics |= sample_metrics(read_jsonl(ctx.stage_path("generate", "samples.jsonl")))
     metrics |= read_json(ctx.stage_path("generate", "stats.json"))
     metrics |= read_json(ctx.stage_path("train", "stats.json"))
@@ -89,13 +112,21 @@ def run_score(ctx: TrialContext, out: Path) -> None:
 
 
 STAGE_RUNNERS: dict[str, Callable[[TrialContext, Path], None]] = {
-    "select": run_select, "train": run_train, "generate": run_generate,
-    "judge": run_judge, "score": run_score,
+    "select": run_select,
+    "train": run_train,
+    "generate": run_generate,
+    "judge": run_judge,
+    "score": run_score,
 }
 
 
-def run_trial(config: Config, trial: Trial, root: Path, device: str,
-              report: StageReporter = lambda stage: None) -> dict[str, Any]:
+def run_trial(
+    config: Config,
+    trial: Trial,
+    root: Path,
+    device: str,
+    report: StageReporter = lambda stage: None,
+) -> dict[str, Any]:
     """Run the stages not yet done; return the trial's metrics (from score/metrics.json)."""
     ledger = TrialLedger(root)
     ctx = TrialContext(config, trial, ledger, device)
@@ -110,4 +141,4 @@ def run_trial(config: Config, trial: Trial, root: Path, device: str,
         except BaseException as exc:
             ledger.record_failure(stage, f"{type(exc).__name__}: {exc}")
             raise
-    return read_json(ledger.stage_dir("score") / "metrics.json")  # type: ignore[no-any-return]
+    return read_json(ledger.stage_dir("score") / "metrics.json")

@@ -33,7 +33,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise UserError(f"{path}: the top level must be a mapping of keys, not {type(data).__name__}")
+        raise UserError(
+            f"{path}: the top level must be a mapping of keys, not {type(data).__name__}"
+        )
     return data
 
 
@@ -87,7 +89,7 @@ def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
     nested: Any = value
     for key in reversed(path):
         nested = {key: nested}
-    return nested  # type: ignore[no-any-return]
+    return nested
 
 
 def checked_leaves(label: str, data: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:

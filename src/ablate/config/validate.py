@@ -48,7 +48,9 @@ def sweep_problems(config: Config) -> list[str]:
         if arm.pool not in config.pools:
             known = sorted(config.pools)
             hint = suggest(arm.pool, known)
-            problems.append(f"sweep.arms.{arm_name}.pool: no pool '{arm.pool}' in pools {known}.{hint}")
+            problems.append(
+                f"sweep.arms.{arm_name}.pool: no pool '{arm.pool}' in pools {known}.{hint}"
+            )
     if not sweep.sizes:
         problems.append("sweep.sizes: at least one size is needed")
     problems += [f"sweep.sizes: sizes must be > 0, got {s}" for s in sweep.sizes if s <= 0]
@@ -70,7 +72,9 @@ def training_problems(config: Config) -> list[str]:
     for key in ("epochs", "learning_rate", "batch_size", "micro_batch_size", "max_seq_length"):
         problems += _positive(f"training.{key}", getattr(t, key))
     if t.final_learning_rate < 0 or t.final_learning_rate > t.learning_rate:
-        problems.append("training.final_learning_rate: must be between 0 and training.learning_rate")
+        problems.append(
+            "training.final_learning_rate: must be between 0 and training.learning_rate"
+        )
     if t.micro_batch_size > 0 and t.batch_size % t.micro_batch_size:
         problems.append(
             f"training.batch_size: {t.batch_size} is not a multiple of "
@@ -102,12 +106,16 @@ def runtime_problems(config: Config) -> list[str]:
     problems += [] if r.gpus_per_trial >= 0 else ["resources.gpus_per_trial: must be >= 0"]
     problems += [] if r.max_retries >= 0 else ["resources.max_retries: must be >= 0"]
     if not config.name.replace("-", "").replace("_", "").isalnum():
-        problems.append(f"name: '{config.name}' must be letters, digits, '-' or '_' (a folder name)")
+        problems.append(
+            f"name: '{config.name}' must be letters, digits, '-' or '_' (a folder name)"
+        )
     return problems
 
 
 def semantic_problems(config: Config) -> list[str]:
-    problems = [p for name, pool in config.pools.items() for p in pool_problems(f"pools.{name}", pool)]
+    problems = [
+        p for name, pool in config.pools.items() for p in pool_problems(f"pools.{name}", pool)
+    ]
     problems += pool_problems("evaluation.prompts", config.evaluation.prompts)
     problems += sweep_problems(config)
     problems += training_problems(config)

@@ -95,5 +95,7 @@ def pool_fingerprint(pool: PoolConfig) -> str:
     return f"{pool.source}:v{SYNTHETIC_VERSION}:{pool.size}:{pool.seed}"
 
 
-def fingerprints(pools: dict[str, PoolConfig], evaluation: PoolConfig) -> tuple[dict[str, str], str]:
+def fingerprints(
+    pools: dict[str, PoolConfig], evaluation: PoolConfig
+) -> tuple[dict[str, str], str]:
     return {name: pool_fingerprint(p) for name, p in pools.items()}, pool_fingerprint(evaluation)

@@ -31,8 +31,9 @@ def level_token_ids(tokenizer: Any, prefix: str) -> list[int]:
 
 
 class HFJudge:
-    def __init__(self, model: str, dtype: str, batch_size: int, max_input_tokens: int,
-                 device: str) -> None:
+    def __init__(
+        self, model: str, dtype: str, batch_size: int, max_input_tokens: int, device: str
+    ) -> None:
         self.model_id = model
         self.tokenizer = load_tokenizer(model)
         self.model = load_causal_lm(model, None, dtype, device).eval()
@@ -57,7 +58,7 @@ class HFJudge:
         with torch.no_grad():
             logits = self.model(**encoded).logits[:, -1, :].float()
         probs = torch.softmax(logits, dim=-1)[:, self.level_ids]
-        return probs.tolist()  # type: ignore[no-any-return]
+        return probs.tolist()
 
     def judge(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         judgments = []
@@ -70,8 +71,9 @@ class HFJudge:
                 judgments.append(self._judgment(sample, prompt, cut, probs))
         return judgments
 
-    def _judgment(self, sample: dict[str, Any], prompt: str, cut: bool,
-                  probs: list[float]) -> dict[str, Any]:
+    def _judgment(
+        self, sample: dict[str, Any], prompt: str, cut: bool, probs: list[float]
+    ) -> dict[str, Any]:
         mass = sum(probs)
         distribution = {level: p / mass for level, p in zip(LIKERT_LEVELS, probs, strict=True)}
         score = sum(int(level) * p for level, p in distribution.items())

@@ -76,7 +76,7 @@ def load_tokenizer(name_or_path: str, revision: str | None = None) -> Any:
 def load_causal_lm(name_or_path: str, revision: str | None, dtype: str, device: str) -> Any:
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(
+    model: Any = AutoModelForCausalLM.from_pretrained(
         local_path(name_or_path), revision=revision, dtype=torch_dtype(dtype)
     )
     return model.to(device)

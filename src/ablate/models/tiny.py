@@ -20,7 +20,7 @@ TINY_VERSION = 1  # bump when the build changes, so a stale cached copy is rebui
 EOS, PAD = "<|endoftext|>", "<|pad|>"
 
 
-def build_tiny_tokenizer(vocab_size: int = 1024):  # type: ignore[no-untyped-def]
+def build_tiny_tokenizer(vocab_size: int = 1024):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -44,7 +44,7 @@ def build_tiny_tokenizer(vocab_size: int = 1024):  # type: ignore[no-untyped-def
     return tokenizer
 
 
-def build_tiny_model(vocab_size: int, seed: int = 0):  # type: ignore[no-untyped-def]
+def build_tiny_model(vocab_size: int, seed: int = 0):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 

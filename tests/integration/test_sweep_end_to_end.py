@@ -1,0 +1,183 @@
+"""A small sweep through the real CLI, a real Ray runtime, real training and a real MLflow
+SQLite store; then a re-run (nothing redone) and a failure followed by `ablate resume`.
+
+The failure is real, not injected: the judge points at a model folder that has a config but
+no weights, so the judge stage fails after training; writing the model there and resuming
+must re-run only judging and scoring.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ablate.models.tiny import save_tiny
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+SIZES = [8, 16]
+
+
+def ablate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ablate", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    cache = tmp_path_factory.mktemp("cache")
+    clean = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+    return clean | {"ABLATE_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
+
+
+def write_sweep(folder: Path, name: str, judge_model: str) -> Path:
+    pool = folder / "pool.jsonl"
+    from ablate.data.synthetic import synthetic_records
+
+    pool.write_text("".join(json.dumps(r) + "\n" for r in synthetic_records(40, seed=3)))
+    sweep = folder / f"{name}.yaml"
+    sweep.write_text(f"""
+name: {name}
+experiment: {REPO / "experiments" / "tiny.yaml"}
+pools:
+  from_file: {{source: jsonl, path: pool.jsonl}}
+judge: {{model: {judge_model}}}
+training: {{epochs: 1, batch_size: 4, micro_batch_size: 4}}
+generation: {{max_new_tokens: 8, samples_per_prompt: 2}}
+evaluation: {{prompts: {{size: 4}}, bootstrap_resamples: 200}}
+resources: {{max_retries: 0}}
+sweep:
+  arms:
+    synthetic: {{pool: synthetic}}
+    from_file: {{pool: from_file}}
+  sizes: {SIZES}
+  seeds: [0]
+""")
+    return sweep
+
+
+def mlflow_runs(results: Path, experiment: str) -> list:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"no MLflow experiment {experiment}"
+    return client.search_runs([exp.experiment_id])
+
+
+def done_times(sweep_dir: Path, stage: str) -> dict[str, float]:
+    return {
+        p.parent.parent.name: p.stat().st_mtime_ns
+        for p in sweep_dir.glob(f"trials/*/{stage}/_done.json")
+    }
+
+
+def test_sweep_runs_tracks_and_reruns_nothing(tmp_path: Path, env: dict[str, str]) -> None:
+    sweep = write_sweep(tmp_path, "mini", "builtin:tiny")
+    results = tmp_path / "results"
+    first = ablate("run", str(sweep), "--results-dir", str(results), env=env)
+    assert first.returncode == 0, first.stderr
+    sweep_dir = results / "mini"
+    assert str(sweep_dir) in first.stdout
+
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    assert sorted((r["arm"], int(r["n_examples"])) for r in rows) == sorted(
+        (arm, n) for arm in ("synthetic", "from_file") for n in SIZES
+    )
+    for row in rows:
+        assert row["status"] == "done"
+        assert (
+            1
+            <= float(row["judge_ci_low"])
+            <= float(row["judge_mean"])
+            <= float(row["judge_ci_high"])
+            <= 6
+        )
+        assert float(row["heldout_loss"]) > 0
+    for trial in sweep_dir.glob("trials/*"):
+        assert list((trial / "train" / "model").glob("*.safetensors")), trial
+        assert (trial / "train" / "train_log.jsonl").read_text().strip()
+        assert len((trial / "generate" / "samples.jsonl").read_text().splitlines()) == 4 * 2
+
+    runs = mlflow_runs(results, "mini")
+    parents = [r for r in runs if r.data.tags.get("ablate.role") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("ablate.role") == "trial"]
+    assert len(parents) == 1 and len(children) == 4
+    assert {
+        (r.data.params["arm"], r.data.params["n_examples"], r.data.params["seed"]) for r in children
+    } == {(a, str(n), "0") for a in ("synthetic", "from_file") for n in SIZES}
+    assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+    for arm in ("synthetic", "from_file"):
+        history = client.get_metric_history(parents[0].info.run_id, f"judge_mean.{arm}")
+        assert sorted(m.step for m in history) == SIZES
+
+    before = done_times(sweep_dir, "train") | done_times(sweep_dir, "judge")
+    again = ablate("run", str(sweep), "--results-dir", str(results), env=env)
+    assert again.returncode == 0, again.stderr
+    assert "0 run now" in again.stdout
+    assert done_times(sweep_dir, "train") | done_times(sweep_dir, "judge") == before
+    assert len(mlflow_runs(results, "mini")) == 5
+    history = client.get_metric_history(parents[0].info.run_id, "judge_mean.synthetic")
+    assert len(history) == len(SIZES), "a re-run must not log curve points twice"
+
+
+def test_failed_judge_then_resume_redoes_only_judging(tmp_path: Path, env: dict[str, str]) -> None:
+    judge_dir = tmp_path / "judge-model"
+    judge_dir.mkdir()
+    tiny = save_tiny(tmp_path / "tiny-copy")
+    shutil.copy(tiny / "config.json", judge_dir / "config.json")  # a config, but no weights
+    sweep = write_sweep(tmp_path, "broken", str(judge_dir))
+    results = tmp_path / "results"
+
+    failed = ablate("run", str(sweep), "--results-dir", str(results), env=env)
+    assert failed.returncode == 1, failed.stderr
+    sweep_dir = results / "broken"
+    assert "ablate resume" in failed.stderr
+    status = ablate("status", str(sweep_dir), env=env)
+    assert status.stdout.count("failed at judge") == 4, status.stdout
+    trained = done_times(sweep_dir, "train")
+    generated = done_times(sweep_dir, "generate")
+    assert len(trained) == 4 and not done_times(sweep_dir, "judge")
+
+    save_tiny(judge_dir)  # the fix: the judge's weights arrive
+    resumed = ablate("resume", str(sweep_dir), env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert done_times(sweep_dir, "train") == trained
+    assert done_times(sweep_dir, "generate") == generated
+    assert len(done_times(sweep_dir, "judge")) == 4
+    status = ablate("status", str(sweep_dir), env=env)
+    assert "4/4 trials done" in status.stdout
+    runs = mlflow_runs(results, "broken")
+    assert len([r for r in runs if r.data.tags.get("ablate.role") == "trial"]) == 4
+
+
+def test_unreachable_hub_model_stops_before_any_trial(tmp_path: Path, env: dict[str, str]) -> None:
+    # No hub is reachable here; where one is, the id does not exist: exit 2 either way.
+    results = tmp_path / "results"
+    done = ablate(
+        "run",
+        str(REPO / "sweeps" / "quickstart.yaml"),
+        "model.name_or_path=ablate-test/no-such-model-7b",
+        "--results-dir",
+        str(results),
+        env=env | {"HF_HUB_CACHE": str(tmp_path / "hf")},
+    )
+    assert done.returncode == 2
+    assert "ablate-test/no-such-model-7b" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not results.exists()
