@@ -129,7 +129,9 @@ def _training_args(cfg: TrainingConfig, seed: int, scratch: Path, device: str) -
     from transformers import TrainingArguments
 
     # transformers 5 renamed gradient_checkpointing; pass it only when asked for.
-    optional: dict[str, Any] = {"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}
+    optional: dict[str, Any] = {}
+    if cfg.gradient_checkpointing:
+        optional["gradient_checkpointing"] = True
     return TrainingArguments(
         output_dir=str(scratch),
         per_device_train_batch_size=cfg.micro_batch_size,
@@ -188,6 +190,7 @@ def fine_tune(
     tokens = sum(len(e.input_ids) for e in examples)
     return {
         "train_seconds": round(time.time() - started, 3),
+        "device": device,
         "train_steps": trainer.state.global_step,
         "train_loss": result.training_loss,
         "train_tokens_seen": tokens * cfg.epochs,

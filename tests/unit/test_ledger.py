@@ -89,7 +89,8 @@ def test_atomic_write_gives_the_permissions_of_a_plain_write(tmp_path: Path) -> 
     plain, atomic = tmp_path / "plain.txt", tmp_path / "atomic.txt"
     plain.write_text("x", "utf-8")
     atomic_write_text(atomic, "x")
-    assert stat.S_IMODE(atomic.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    atomic_mode, plain_mode = stat.S_IMODE(atomic.stat().st_mode), stat.S_IMODE(plain.stat().st_mode)
+    assert atomic_mode == plain_mode, f"atomic write gave {atomic_mode:o}, open() gives {plain_mode:o}"
 
 
 def test_atomic_write_json_round_trips(tmp_path: Path) -> None:
