@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Alignment-data ablations (LIMA-style) on Ray, tracked in MLflow.",
 )
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # a message stays one line in logs
 
 Overrides = Annotated[

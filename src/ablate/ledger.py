@@ -24,12 +24,16 @@ from ablate.plan import STAGES, Trial
 DONE = "_done.json"
 FAILED = "_failed.json"
 TRIAL_FILE = "trial.json"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: os.umask can only be read by setting it
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes owner-only files; results on shared storage must stay readable.
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -101,7 +105,12 @@ class TrialLedger:
         old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
         if final.exists():
             final.rename(old)
-        tmp.rename(final)
+        try:
+            tmp.rename(final)
+        except BaseException:
+            if old.exists():
+                old.rename(final)  # keep the previous complete stage
+            raise
         shutil.rmtree(old, ignore_errors=True)
 
     def record_failure(self, stage: str, message: str) -> None:

@@ -110,16 +110,20 @@ def checked_leaves(label: str, data: dict[str, Any]) -> tuple[list[str], list[di
 def load_sources(sweep_path: Path, overrides: list[str]) -> list[tuple[str, dict[str, Any]]]:
     """The config sources in precedence order, each labelled with where it came from."""
     sweep = resolve_relative_paths(read_yaml(sweep_path), sweep_path.parent)
+    command_line = resolve_relative_paths(parse_overrides(overrides), Path.cwd())
     sources: list[tuple[str, dict[str, Any]]] = []
-    experiment = sweep.get("experiment")
+    # An experiment named on the command line replaces the sweep's (relative to the cwd).
+    experiment, base_dir = sweep.get("experiment"), sweep_path.parent
+    if isinstance(command_line.get("experiment"), str):
+        experiment, base_dir = command_line["experiment"], Path.cwd()
     if isinstance(experiment, str):
-        experiment_path = Path(_absolute(experiment, sweep_path.parent) or experiment)
-        sweep["experiment"] = str(experiment_path)
+        experiment_path = Path(_absolute(experiment, base_dir) or experiment)
+        sweep["experiment"] = command_line["experiment"] = str(experiment_path)
         base = resolve_relative_paths(read_yaml(experiment_path), experiment_path.parent)
         base.pop("experiment", None)  # one level of inheritance keeps precedence readable
         sources.append((str(experiment_path), base))
     sources.append((str(sweep_path), sweep))
-    sources.append((COMMAND_LINE, resolve_relative_paths(parse_overrides(overrides), Path.cwd())))
+    sources.append((COMMAND_LINE, command_line))
     return sources
 
 

@@ -58,7 +58,10 @@ def sweep_problems(config: Config) -> list[str]:
         problems.append(f"sweep.sizes: repeated sizes in {sweep.sizes}")
     if not sweep.seeds or len(set(sweep.seeds)) != len(sweep.seeds):
         problems.append(f"sweep.seeds: need distinct seeds, got {sweep.seeds}")
+    used = {arm.pool for arm in sweep.arms.values()}
     for name, pool in config.pools.items():
+        if name not in used:
+            continue
         if pool.source == "synthetic" and sweep.sizes and max(sweep.sizes) > pool.size:
             problems.append(
                 f"pools.{name}.size: {pool.size} records cannot fill sweep size {max(sweep.sizes)}"

@@ -27,10 +27,10 @@ def _hub_problem(repo_id: str, revision: str | None) -> str | None:
         return None  # cached: usable offline
     try:
         hub.HfApi().model_info(repo_id, revision=revision, timeout=10)
+    except hub.errors.GatedRepoError:  # before its base class, RepositoryNotFoundError
+        return "is gated on the hub: accept its licence and log in (huggingface-cli login)"
     except (hub.errors.RepositoryNotFoundError, hub.errors.RevisionNotFoundError):
         return "was not found on the Hugging Face hub (check the spelling and the revision)"
-    except hub.errors.GatedRepoError:
-        return "is gated on the hub: accept its licence and log in (huggingface-cli login)"
     except Exception as exc:  # connection errors come from several HTTP stacks
         return (
             f"is not in the local cache and the hub cannot be reached ({type(exc).__name__}). "
