@@ -54,11 +54,16 @@ def resource_problems(cluster: dict[str, float], resources: ResourcesConfig) -> 
     return problems
 
 
+def _fit(total: float, per_trial: float) -> int:
+    # 1.0 // 0.2 == 4.0 in floating point; Ray counts resources in 1e-4 units, so do we.
+    return round(total * 10_000) // round(per_trial * 10_000)
+
+
 def concurrency(cluster: dict[str, float], resources: ResourcesConfig) -> int:
     """How many trials fit at once: the tighter of CPUs, GPUs and the configured cap."""
-    fits = [int(cluster.get("CPU", 0) // resources.cpus_per_trial)]
+    fits = [_fit(cluster.get("CPU", 0.0), resources.cpus_per_trial)]
     if resources.gpus_per_trial > 0:
-        fits.append(int(cluster.get("GPU", 0) // resources.gpus_per_trial))
+        fits.append(_fit(cluster.get("GPU", 0.0), resources.gpus_per_trial))
     if resources.max_concurrent_trials > 0:
         fits.append(resources.max_concurrent_trials)
     return max(1, min(fits))

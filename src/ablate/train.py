@@ -64,7 +64,11 @@ def add_chat_tokens(tokenizer: Any, model: Any) -> list[int]:
 
 
 def linear_to_floor(step: int, total: int, warmup: int, floor_ratio: float) -> float:
-    """LR multiplier: warmup to 1, then linear from 1 to floor_ratio at the last step."""
+    """LR multiplier: warmup to 1, then linear from 1 to floor_ratio at step `total`.
+
+    As in transformers' linear schedule, step `total` itself takes no update, so the last
+    update runs a hair above the floor (1.15e-6 instead of 1e-6 for 60 steps).
+    """
     if step < warmup:
         return (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)

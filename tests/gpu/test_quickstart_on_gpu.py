@@ -21,12 +21,26 @@ REPO = Path(__file__).resolve().parents[2]
 def test_quickstart_trains_on_the_gpu(tmp_path: Path) -> None:
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "ablate", "run", str(REPO / "sweeps" / "quickstart.yaml"),
-         "resources.gpus_per_trial=1", "--results-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "ablate",
+            "run",
+            str(REPO / "sweeps" / "quickstart.yaml"),
+            "resources.gpus_per_trial=1",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr
-    stats = [json.loads(p.read_text()) for p in tmp_path.glob("quickstart/trials/*/train/stats.json")]
+    stats = [
+        json.loads(p.read_text()) for p in tmp_path.glob("quickstart/trials/*/train/stats.json")
+    ]
     assert len(stats) == 4 and all(s["device"] == "cuda" for s in stats)
-    print(f"\nquickstart on GPU: {time.monotonic() - started:.1f}s wall; "
-          + ", ".join(f"{s['train_examples']} ex: {s['train_seconds']:.1f}s train" for s in stats))
+    print(
+        f"\nquickstart on GPU: {time.monotonic() - started:.1f}s wall; "
+        + ", ".join(f"{s['train_examples']} ex: {s['train_seconds']:.1f}s train" for s in stats)
+    )

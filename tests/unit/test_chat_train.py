@@ -6,6 +6,7 @@ hub model: it goes through the same from_pretrained code.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -61,7 +62,7 @@ def _ids(tokenizer: Any, text: str) -> list[int]:
 # --- chat format -------------------------------------------------------------------------------
 
 
-def test_chat_template_renders_a_turn_pair_like_prompt_text_plus_response_text(tokenizer: Any) -> None:
+def test_chat_template_renders_a_turn_pair_as_prompt_and_response_text(tokenizer: Any) -> None:
     prompt, response = "How do I dice an onion?", "Halve it, then slice.\nDone."
     messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
     assert tokenizer.chat_template == CHAT_TEMPLATE
@@ -90,7 +91,8 @@ def test_tokenize_example_masks_the_prompt_and_keeps_the_response(tokenizer: Any
     prompt, response = "Why does bread go stale?", "Starch retrogrades as it cools."
     example = tokenize_example(tokenizer, prompt, response, max_len=512)
     assert example is not None
-    prompt_ids, response_ids = _ids(tokenizer, prompt_text(prompt)), _ids(tokenizer, response_text(response))
+    prompt_ids = _ids(tokenizer, prompt_text(prompt))
+    response_ids = _ids(tokenizer, response_text(response))
     n = len(prompt_ids)  # the tiny tokenizer has no BOS token
     assert tokenizer.bos_token_id is None
     assert example.input_ids == prompt_ids + response_ids
@@ -112,7 +114,7 @@ def test_tokenize_example_truncates_to_max_len(tokenizer: Any) -> None:
 
 
 @pytest.mark.parametrize("slack", [0, -1, -5])
-def test_tokenize_example_is_none_when_no_response_token_survives(tokenizer: Any, slack: int) -> None:
+def test_tokenize_example_is_none_without_a_response_token(tokenizer: Any, slack: int) -> None:
     prompt = "A long question about telescopes " * 10
     n_prompt = len(_ids(tokenizer, prompt_text(prompt)))
     assert tokenize_example(tokenizer, prompt, "answer", max_len=n_prompt + slack) is None
@@ -161,7 +163,7 @@ def test_linear_to_floor_starts_at_one_and_ends_at_the_floor() -> None:
 
 def test_linear_to_floor_is_monotone_without_warmup() -> None:
     values = [linear_to_floor(s, 60, 0, 0.1) for s in range(61)]
-    assert all(a > b for a, b in zip(values, values[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(values))
     assert min(values) == pytest.approx(0.1)
 
 
@@ -172,7 +174,7 @@ def test_linear_to_floor_ramps_up_during_warmup_then_decays() -> None:
     after = [linear_to_floor(s, total, warmup, 0.1) for s in range(warmup, total + 1)]
     assert after[0] == 1.0
     assert after[-1] == pytest.approx(0.1)
-    assert all(a >= b for a, b in zip(after, after[1:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(after))
 
 
 @pytest.mark.parametrize(
@@ -193,7 +195,8 @@ def test_optimizer_steps(n: int, micro: int, batch: int, epochs: int, expected: 
 def test_training_defaults_are_lima() -> None:
     cfg = TrainingConfig()
     assert (cfg.epochs, cfg.learning_rate, cfg.final_learning_rate) == (15, 1e-5, 1e-6)
-    assert (cfg.adam_beta1, cfg.adam_beta2, cfg.weight_decay, cfg.warmup_steps) == (0.9, 0.95, 0.1, 0)
+    assert (cfg.adam_beta1, cfg.adam_beta2, cfg.weight_decay) == (0.9, 0.95, 0.1)
+    assert cfg.warmup_steps == 0
     assert (cfg.batch_size, cfg.max_seq_length) == (32, 2048)
 
 
@@ -293,7 +296,8 @@ def test_lora_fine_tune_writes_a_safetensors_adapter(runs: dict[str, Any]) -> No
     assert not (model_dir / "model.safetensors").exists()
     assert not list(model_dir.glob("*.bin"))
     assert load_tokenizer(str(model_dir)).chat_template == CHAT_TEMPLATE
-    assert runs["lora"]["stats"]["trainable_parameters"] < runs["full"]["stats"]["trainable_parameters"]
+    trainable = {m: runs[m]["stats"]["trainable_parameters"] for m in ("lora", "full")}
+    assert 0 < trainable["lora"] < trainable["full"]
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])
@@ -312,7 +316,7 @@ def test_fine_tune_follows_limas_schedule(runs: dict[str, Any], method: str) -> 
     cfg: TrainingConfig = run["cfg"]
     rates = [row["learning_rate"] for row in run["log"]]
     assert rates[0] == pytest.approx(cfg.learning_rate)  # no warmup
-    assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(rates))
     assert all(r >= cfg.final_learning_rate for r in rates)
     floor = cfg.final_learning_rate / cfg.learning_rate
     total = run["stats"]["train_steps"]

@@ -331,8 +331,11 @@ def test_the_base_test_config_is_valid(tmp_path: Path) -> None:
         (["sweep.sizes=[16,32,16]"], "sweep.sizes", "repeated"),
         (["sweep.sizes=[]"], "sweep.sizes", "at least one"),
         (["sweep.seeds=[1,1]"], "sweep.seeds", "distinct"),
-        (["training.batch_size=10", "training.micro_batch_size=4"], "training.batch_size",
-         "multiple"),
+        (
+            ["training.batch_size=10", "training.micro_batch_size=4"],
+            "training.batch_size",
+            "multiple",
+        ),
         (["training.method=lorra"], "training.method", "Did you mean 'lora'?"),
         (["training.epochs=0"], "training.epochs", "> 0"),
         (["training.final_learning_rate=1.0"], "training.final_learning_rate", "between"),

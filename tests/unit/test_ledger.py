@@ -89,8 +89,9 @@ def test_atomic_write_gives_the_permissions_of_a_plain_write(tmp_path: Path) -> 
     plain, atomic = tmp_path / "plain.txt", tmp_path / "atomic.txt"
     plain.write_text("x", "utf-8")
     atomic_write_text(atomic, "x")
-    atomic_mode, plain_mode = stat.S_IMODE(atomic.stat().st_mode), stat.S_IMODE(plain.stat().st_mode)
-    assert atomic_mode == plain_mode, f"atomic write gave {atomic_mode:o}, open() gives {plain_mode:o}"
+    atomic_mode = stat.S_IMODE(atomic.stat().st_mode)
+    plain_mode = stat.S_IMODE(plain.stat().st_mode)
+    assert atomic_mode == plain_mode, f"atomic write: {atomic_mode:o}, open(): {plain_mode:o}"
 
 
 def test_atomic_write_json_round_trips(tmp_path: Path) -> None:
@@ -300,7 +301,11 @@ def test_trial_files_round_trip_sorted_by_arm_size_seed(tmp_path: Path) -> None:
     read = read_trials(tmp_path)
     assert read == sorted(trials, key=lambda t: (t.arm, t.n_examples, t.seed))
     assert [(t.arm, t.n_examples, t.seed) for t in read] == [
-        ("a", 200, 0), ("a", 1000, 0), ("a", 1000, 1), ("b", 20, 2), ("b", 100, 0)
+        ("a", 200, 0),
+        ("a", 1000, 0),
+        ("a", 1000, 1),
+        ("b", 20, 2),
+        ("b", 100, 0),
     ]
     assert read[0].trial_id == trials[3].trial_id
     assert read[0].pool == "pool-a"

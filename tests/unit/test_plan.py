@@ -128,8 +128,11 @@ def write_sweep(folder: Path) -> Path:
     sweep = {
         "name": "stable",
         "experiment": "exp.yaml",
-        "sweep": {"arms": {"f": {"pool": "file"}, "s": {"pool": "syn"}}, "sizes": [8, 16],
-                  "seeds": [0, 1]},
+        "sweep": {
+            "arms": {"f": {"pool": "file"}, "s": {"pool": "syn"}},
+            "sizes": [8, 16],
+            "seeds": [0, 1],
+        },
     }
     (folder / "exp.yaml").write_text(yaml.safe_dump(experiment), "utf-8")
     (folder / "sweep.yaml").write_text(yaml.safe_dump(sweep), "utf-8")
@@ -161,7 +164,11 @@ def test_ids_are_stable_across_processes_with_different_hash_seeds(tmp_path: Pat
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
         done = subprocess.run(
             [sys.executable, "-c", IDS_SCRIPT, str(path)],
-            capture_output=True, text=True, env=env, check=True, timeout=60,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            timeout=60,
         )
         assert json.loads(done.stdout) == here
 
@@ -324,8 +331,9 @@ def jsonl_pool(path: Path, **fields: str) -> PoolConfig:
 def test_jsonl_fingerprint_follows_content_not_path(tmp_path: Path) -> None:
     first = tmp_path / "a" / "pool.jsonl"
     first.parent.mkdir()
-    first.write_text('{"prompt": "p1", "response": "r1"}\n{"prompt": "p2", "response": "r2"}\n',
-                     "utf-8")
+    first.write_text(
+        '{"prompt": "p1", "response": "r1"}\n{"prompt": "p2", "response": "r2"}\n', "utf-8"
+    )
     copied = tmp_path / "b" / "renamed.jsonl"
     copied.parent.mkdir()
     shutil.copyfile(first, copied)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from ablate.data.select import nested_subset, shuffled_order
@@ -21,7 +23,7 @@ def test_smaller_subset_is_a_prefix_of_the_larger(seed: int) -> None:
     for n, subset in zip(sizes, subsets, strict=True):
         assert len(subset) == n
         assert len(set(ids(subset))) == n  # no record twice
-    for smaller, larger in zip(subsets, subsets[1:]):  # noqa: B905
+    for smaller, larger in itertools.pairwise(subsets):
         assert larger[: len(smaller)] == smaller
 
 
@@ -56,7 +58,7 @@ def test_selection_does_not_depend_on_the_pool_name() -> None:
 
 def test_known_order_for_a_fixed_seed() -> None:
     # Pinned: a change here changes every subset ever selected (bump STAGE_VERSIONS["select"]).
-    assert shuffled_order(10, 0) == [7, 8, 2, 6, 4, 5, 9, 3, 0, 1]
+    assert shuffled_order(10, 0) == [7, 8, 1, 5, 3, 4, 2, 0, 9, 6]
 
 
 def test_size_larger_than_pool_is_a_user_error_naming_the_pool() -> None:

@@ -47,8 +47,15 @@ class HFJudge:
         if excess <= 0:
             return prompt, False
         answer_ids = self.tokenizer(answer, add_special_tokens=False)["input_ids"]
-        cut = self.tokenizer.decode(answer_ids[: max(0, len(answer_ids) - excess - 8)])
-        return render_likert(question, cut + " [...]"), True
+        marker = " [...]"
+        room = (
+            len(answer_ids)
+            - excess
+            - len(self.tokenizer(marker, add_special_tokens=False)["input_ids"])
+        )
+        # A byte-level cut can split a character; drop the broken tail.
+        cut = self.tokenizer.decode(answer_ids[: max(0, room)]).rstrip("\ufffd")
+        return render_likert(question, cut + marker), True
 
     def _level_probabilities(self, prompts: list[str]) -> list[list[float]]:
         import torch

@@ -1,0 +1,362 @@
+"""Sampling and held-out loss from fine-tuned models, the in-process judge, scoring, and a whole
+trial's stages on the tiny builtin model (built once into a temporary ABLATE_CACHE)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ablate.chat import END_OF_TURN, SPECIAL_TOKENS, prompt_text
+from ablate.config.schema import (
+    Config,
+    EvaluationConfig,
+    GenerationConfig,
+    JudgeConfig,
+    LoraSettings,
+    ModelConfig,
+    PoolConfig,
+    TrainingConfig,
+)
+from ablate.data.synthetic import synthetic_records
+from ablate.generate import generate_samples, heldout_loss, load_finetuned
+from ablate.judge.hf import HFJudge, level_token_ids
+from ablate.judge.rubric import LIKERT_LEVELS, LIKERT_RUBRIC, LIKERT_VERSION, render_likert
+from ablate.models.load import load_tokenizer
+from ablate.models.tiny import EOS, PAD, build_tiny_model, builtin_path
+from ablate.plan import STAGES, Trial
+from ablate.score import judge_metrics, sample_metrics, scores_by_prompt
+from ablate.train import fine_tune, tokenize_example
+from ablate.trial import run_trial
+
+TINY = "builtin:tiny"
+SAMPLE_KEYS = {"prompt_id", "prompt", "sample", "response", "n_tokens", "stopped"}
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    # Shared by name across test files, so the tiny model is built once per session.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ABLATE_CACHE", str(tmp_path_factory.getbasetemp() / "ablate-cache"))
+        yield builtin_path("tiny")
+
+
+def _training(method: str) -> TrainingConfig:
+    return TrainingConfig(
+        method=method, epochs=1, learning_rate=1e-3, final_learning_rate=1e-4,
+        batch_size=4, micro_batch_size=4, max_seq_length=96, lora=LoraSettings(r=4, alpha=8),
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    records = synthetic_records(8, seed=5)
+    dirs = {}
+    for method in ("full", "lora"):
+        out = tmp_path_factory.mktemp(f"gen-{method}")
+        fine_tune(TINY, None, "float32", records, _training(method), 0, out, "cpu")
+        dirs[method] = out / "model"
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def loaded(trained: dict[str, Path]) -> dict[str, tuple[Any, Any]]:
+    return {m: load_finetuned(d, TINY, None, "float32", "cpu") for m, d in trained.items()}
+
+
+def _prompts(n: int) -> list[dict[str, str]]:
+    return [{"id": r["id"], "prompt": r["prompt"]} for r in synthetic_records(n, 11, "eval")]
+
+
+# --- load_finetuned ----------------------------------------------------------------------------
+
+
+def test_load_finetuned_full_model(loaded: dict[str, tuple[Any, Any]]) -> None:
+    from peft import PeftModel
+
+    model, tokenizer = loaded["full"]
+    assert not isinstance(model, PeftModel)
+    assert not model.training
+    assert model.get_input_embeddings().num_embeddings == len(tokenizer)
+    assert all(t in tokenizer.get_vocab() for t in SPECIAL_TOKENS)
+
+
+def test_load_finetuned_lora_adapter_on_the_base(loaded: dict[str, tuple[Any, Any]]) -> None:
+    from peft import PeftModel
+
+    model, tokenizer = loaded["lora"]
+    assert isinstance(model, PeftModel)
+    assert not model.training
+    assert model.get_input_embeddings().num_embeddings == len(tokenizer)
+
+
+def test_lora_on_a_base_without_chat_markers_round_trips(
+    tiny_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The markers are added in training; loading resizes the base and restores their rows."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    core.train_from_iterator(
+        [r["prompt"] + "\n" + r["response"] for r in synthetic_records(100, seed=1)],
+        trainer=trainers.BpeTrainer(vocab_size=400, special_tokens=[EOS, PAD], show_progress=False,
+                                    initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+    )
+    bare = PreTrainedTokenizerFast(tokenizer_object=core, eos_token=EOS, pad_token=PAD)
+    base = tmp_path_factory.mktemp("bare-base")
+    build_tiny_model(len(bare)).save_pretrained(base)
+    bare.save_pretrained(base)
+
+    out = tmp_path_factory.mktemp("bare-lora")
+    fine_tune(str(base), None, "float32", synthetic_records(8, 0), _training("lora"), 0, out, "cpu")
+    logits = []
+    for seed in (1, 2):  # resizing draws the new rows at random: the adapter must override them
+        torch.manual_seed(seed)
+        model, tokenizer = load_finetuned(out / "model", str(base), None, "float32", "cpu")
+        assert len(tokenizer) == len(bare) + len(SPECIAL_TOKENS)
+        assert model.get_output_embeddings().weight.shape[0] == len(tokenizer)
+        ids = tokenizer(prompt_text("hello"), return_tensors="pt")
+        with torch.no_grad():
+            logits.append(model(**ids).logits)
+    assert torch.equal(logits[0], logits[1])
+
+
+# --- generate_samples --------------------------------------------------------------------------
+
+GEN = GenerationConfig(samples_per_prompt=2, max_new_tokens=8, batch_size=2)
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_generate_samples_shape_and_fields(loaded: dict[str, tuple[Any, Any]], method: str) -> None:
+    model, tokenizer = loaded[method]
+    prompts = _prompts(3)  # two batches: 2 + 1 prompts
+    samples = generate_samples(model, tokenizer, prompts, GEN, seed=3, device="cpu")
+    assert len(samples) == len(prompts) * GEN.samples_per_prompt
+    assert [(s["prompt_id"], s["sample"]) for s in samples] == [
+        (p["id"], k) for p in prompts for k in range(GEN.samples_per_prompt)
+    ]
+    for s in samples:
+        assert set(s) == SAMPLE_KEYS
+        assert isinstance(s["response"], str)
+        assert END_OF_TURN not in s["response"]
+        assert 0 <= s["n_tokens"] <= GEN.max_new_tokens
+        assert isinstance(s["stopped"], bool)
+        if not s["stopped"]:
+            assert s["n_tokens"] == GEN.max_new_tokens
+    assert {s["prompt"] for s in samples} == {p["prompt"] for p in prompts}
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_generate_samples_is_deterministic_for_a_seed(loaded: dict[str, tuple[Any, Any]],
+                                                      method: str) -> None:
+    model, tokenizer = loaded[method]
+    prompts = _prompts(3)
+    first = generate_samples(model, tokenizer, prompts, GEN, seed=4, device="cpu")
+    again = generate_samples(model, tokenizer, prompts, GEN, seed=4, device="cpu")
+    other = generate_samples(model, tokenizer, prompts, GEN, seed=5, device="cpu")
+    assert first == again
+    assert [s["response"] for s in first] != [s["response"] for s in other]
+
+
+# --- heldout_loss ------------------------------------------------------------------------------
+
+
+def test_heldout_loss_is_a_positive_float(loaded: dict[str, tuple[Any, Any]]) -> None:
+    model, tokenizer = loaded["full"]
+    loss = heldout_loss(model, tokenizer, synthetic_records(3, 2, "eval"), 96, 2, "cpu")
+    assert isinstance(loss, float)
+    assert loss > 0 and math.isfinite(loss)
+
+
+def test_heldout_loss_is_none_without_responses(loaded: dict[str, tuple[Any, Any]]) -> None:
+    model, tokenizer = loaded["full"]
+    assert heldout_loss(model, tokenizer, _prompts(3), 96, 2, "cpu") is None
+    assert heldout_loss(model, tokenizer, [], 96, 2, "cpu") is None
+
+
+def test_heldout_loss_is_mean_response_token_loss(loaded: dict[str, tuple[Any, Any]]) -> None:
+    import torch
+
+    model, tokenizer = loaded["full"]
+    records = synthetic_records(3, 2, "eval")
+    # One example: the same as the model's own loss with the prompt masked.
+    example = tokenize_example(tokenizer, records[0]["prompt"], records[0]["response"], 96)
+    assert example is not None
+    with torch.no_grad():
+        expected = model(input_ids=torch.tensor([example.input_ids]),
+                         labels=torch.tensor([example.labels])).loss.item()
+    single = heldout_loss(model, tokenizer, records[:1], 96, 1, "cpu")
+    assert single == pytest.approx(expected, rel=1e-5)
+    # Padding does not change it: per token over the whole set, whatever the batch size.
+    one_by_one = heldout_loss(model, tokenizer, records, 96, 1, "cpu")
+    batched = heldout_loss(model, tokenizer, records, 96, 3, "cpu")
+    assert batched == pytest.approx(one_by_one, rel=1e-5)
+
+
+# --- judge -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def judge(tiny_cache: Path) -> HFJudge:
+    return HFJudge(TINY, "float32", batch_size=2, max_input_tokens=4096, device="cpu")
+
+
+def _samples(n: int) -> list[dict[str, Any]]:
+    return [
+        {"prompt_id": r["id"], "sample": k, "prompt": r["prompt"], "response": r["response"][:200]}
+        for r in synthetic_records(n, 9, "eval") for k in range(2)
+    ]
+
+
+def test_level_token_ids_are_six_distinct_single_tokens(tiny_cache: Path) -> None:
+    tokenizer = load_tokenizer(TINY)
+    prefix = render_likert("q", "a")
+    ids = level_token_ids(tokenizer, prefix)
+    assert len(ids) == 6 and len(set(ids)) == 6
+    for level, token_id in zip(LIKERT_LEVELS, ids, strict=True):
+        assert tokenizer.decode([token_id]).strip() == level
+
+
+def test_judge_gives_a_normalised_distribution_and_its_expected_score(judge: HFJudge) -> None:
+    samples = _samples(3)  # 6 samples, three batches of 2
+    judgments = judge.judge(samples)
+    assert len(judgments) == len(samples)
+    for sample, j in zip(samples, judgments, strict=True):
+        assert (j["prompt_id"], j["sample"]) == (sample["prompt_id"], sample["sample"])
+        assert list(j["distribution"]) == list(LIKERT_LEVELS)
+        assert sum(j["distribution"].values()) == pytest.approx(1.0, abs=1e-9)
+        assert all(p >= 0 for p in j["distribution"].values())
+        expected = sum(int(level) * p for level, p in j["distribution"].items())
+        assert j["score"] == pytest.approx(expected, abs=1e-6)
+        assert 1.0 <= j["score"] <= 6.0
+        assert 0.0 < j["level_mass"] <= 1.0
+        assert j["scored"] is True and j["reason"] is None
+        assert j["judge_model"] == TINY and j["judge_backend"] == "hf"
+        assert j["rubric_version"] == LIKERT_VERSION
+        assert sample["prompt"] in j["judge_prompt"]
+        assert sample["response"] in j["judge_prompt"]
+        assert j["judge_prompt"] == render_likert(sample["prompt"], sample["response"])
+        assert j["answer_truncated"] is False
+
+
+def test_judge_score_does_not_depend_on_batch_neighbours(judge: HFJudge) -> None:
+    short = {"prompt_id": "a", "sample": 0, "prompt": "Q?", "response": "Short."}
+    long = {"prompt_id": "b", "sample": 0, "prompt": "How do I sear a steak?",
+            "response": "Heat the pan until it smokes. " * 20}
+    alone = judge.judge([short])[0]
+    beside = judge.judge([short, long])[0]  # left-padded next to a longer prompt
+    assert beside["score"] == pytest.approx(alone["score"], abs=1e-5)
+
+
+def test_judge_cuts_a_long_answer_and_keeps_the_rubric(tiny_cache: Path) -> None:
+    tokenizer = load_tokenizer(TINY)
+    question = "How do I sear a steak in a cast iron pan?"
+    answer = "Pat the steak dry, salt it well and let the pan get very hot first. " * 30
+    rubric_only = len(tokenizer(render_likert(question, ""))["input_ids"])
+    budget = rubric_only + 60
+    assert len(tokenizer(render_likert(question, answer))["input_ids"]) > budget
+    small = HFJudge(TINY, "float32", batch_size=2, max_input_tokens=budget, device="cpu")
+    [j] = small.judge([{"prompt_id": "p", "sample": 0, "prompt": question, "response": answer}])
+    assert j["answer_truncated"] is True
+    prompt = j["judge_prompt"]
+    assert len(tokenizer(prompt)["input_ids"]) <= budget
+    head, tail = LIKERT_RUBRIC.split("{question}")[0], LIKERT_RUBRIC.split("{answer}")[1]
+    assert prompt.startswith(head) and prompt.endswith(tail)  # the rubric is whole
+    assert question in prompt
+    kept = prompt.split("[Answer]\n", 1)[1].removesuffix(tail)
+    assert kept.endswith(" [...]")
+    assert len(kept.removesuffix(" [...]")) > 20
+    assert answer.startswith(kept.removesuffix(" [...]"))
+    assert 1.0 <= j["score"] <= 6.0
+
+
+# --- score -------------------------------------------------------------------------------------
+
+
+def _judgment(prompt_id: str, score: float | None) -> dict[str, Any]:
+    return {"prompt_id": prompt_id, "score": score, "scored": score is not None,
+            "level_mass": 0.5 if score is not None else None}
+
+
+def test_scores_by_prompt_groups_in_order_and_maps_unscored_to_none() -> None:
+    judgments = [_judgment("a", 4.0), _judgment("b", 2.0), _judgment("a", None),
+                 _judgment("b", 3.0), _judgment("c", None)]
+    judgments[2]["score"] = 1.0  # a score on an unscored row is ignored
+    assert scores_by_prompt(judgments) == [[4.0, None], [2.0, 3.0], [None]]
+
+
+def test_judge_metrics_counts_unscored() -> None:
+    judgments = [_judgment("a", 4.0), _judgment("a", 5.0), _judgment("b", 2.0),
+                 _judgment("b", None), _judgment("c", 3.0), _judgment("c", None)]
+    m = judge_metrics(judgments, confidence=0.95, resamples=200, seed=0)
+    assert m["judge_scored"] == 4
+    assert m["judge_unscored"] == 2
+    assert m["judge_unscored_rate"] == pytest.approx(2 / 6)
+    assert m["judge_prompts"] == 3
+    assert m["judge_mean"] == pytest.approx((4 + 5 + 2 + 3) / 4)
+    assert m["judge_ci_low"] <= m["judge_mean"] <= m["judge_ci_high"]
+    assert m["judge_level_mass"] == pytest.approx(0.5)
+
+
+def test_judge_metrics_with_nothing_scored_gives_none_not_nan() -> None:
+    m = judge_metrics([_judgment("a", None)], confidence=0.95, resamples=100, seed=0)
+    assert m["judge_mean"] is None and m["judge_ci_low"] is None and m["judge_t_high"] is None
+    assert (m["judge_scored"], m["judge_unscored"], m["judge_unscored_rate"]) == (0, 1, 1.0)
+    assert m["judge_level_mass"] is None
+
+
+def test_sample_metrics() -> None:
+    samples = [{"n_tokens": 4, "stopped": True}, {"n_tokens": 8, "stopped": False}]
+    assert sample_metrics(samples) == {
+        "samples": 2, "response_tokens_mean": 6.0, "response_stopped_rate": 0.5,
+    }
+
+
+# --- a whole trial -----------------------------------------------------------------------------
+
+
+def _trial_config() -> Config:
+    return Config(
+        name="unit",
+        model=ModelConfig(name_or_path=TINY, dtype="float32"),
+        pools={"syn": PoolConfig(source="synthetic", size=40, seed=1)},
+        training=_training("lora"),
+        generation=GenerationConfig(samples_per_prompt=2, max_new_tokens=6, batch_size=2),
+        judge=JudgeConfig(model=TINY, batch_size=4),
+        evaluation=EvaluationConfig(prompts=PoolConfig(source="synthetic", size=10, seed=2),
+                                    max_prompts=2, bootstrap_resamples=100),
+    )
+
+
+def test_run_trial_runs_every_stage_then_only_what_changed(tiny_cache: Path,
+                                                           tmp_path: Path) -> None:
+    config = _trial_config()
+    keys = {stage: f"{stage}-1" for stage in STAGES}
+    trial = Trial("syn", "syn", 8, 0, keys)
+    ran: list[str] = []
+    metrics = run_trial(config, trial, tmp_path, "cpu", report=ran.append)
+    assert ran == list(STAGES)
+    assert metrics["samples"] == 4
+    assert metrics["judge_scored"] == 4 and metrics["judge_unscored"] == 0
+    assert 1.0 <= metrics["judge_mean"] <= 6.0
+    assert metrics["heldout_loss"] > 0 and metrics["eval_prompts"] == 2
+    assert metrics["train_examples"] == 8 and metrics["train_steps"] == 2
+    assert not (tmp_path / "train" / "scratch").exists()
+    assert (tmp_path / "train" / "model" / "adapter_model.safetensors").is_file()
+
+    ran.clear()  # the same plan again: nothing to do
+    assert run_trial(config, trial, tmp_path, "cpu", report=ran.append) == metrics
+    assert ran == []
+
+    # A new judge key re-runs judging and scoring only.
+    new_keys = {**keys, "judge": "judge-2", "score": "score-2"}
+    rejudged = dataclasses.replace(trial, stage_keys=new_keys)
+    run_trial(config, rejudged, tmp_path, "cpu", report=ran.append)
+    assert ran == ["judge", "score"]
