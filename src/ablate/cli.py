@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from ablate.sweep import SweepOutcome
 
 app = typer.Typer(
     add_completion=False,
@@ -64,7 +67,7 @@ def plan(sweep: Path, overrides: Overrides = None) -> None:
     out.print(table)
 
 
-def _report(outcome) -> None:
+def _report(outcome: SweepOutcome) -> None:
     out.print(f"\n{outcome.trials} trials ({outcome.ran} run now, {len(outcome.failed)} failed).")
     out.print(f"Results: {outcome.sweep_dir}")
     out.print(f"Summary: {outcome.summary}")

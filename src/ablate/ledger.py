@@ -24,6 +24,7 @@ from ablate.plan import STAGES, Trial
 DONE = "_done.json"
 FAILED = "_failed.json"
 TRIAL_FILE = "trial.json"
+PLAN_FILE = "plan.json"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: os.umask can only be read by setting it
 
@@ -137,12 +138,34 @@ def write_trial_file(sweep_dir: Path, trial: Trial) -> None:
     atomic_write_json(trial_root(sweep_dir, trial) / TRIAL_FILE, spec)
 
 
+def write_plan_file(sweep_dir: Path, plan_id: str, trials: list[Trial]) -> None:
+    """The current plan, in plan order: trial folders from older plans may still be on disk."""
+    atomic_write_json(
+        sweep_dir / PLAN_FILE, {"plan_id": plan_id, "trials": [t.folder for t in trials]}
+    )
+
+
 def read_trials(sweep_dir: Path) -> list[Trial]:
-    """The trials of the last plan written to this sweep folder."""
+    """The trials of the last plan written to this sweep folder, in plan order."""
+    plan_path = sweep_dir / PLAN_FILE
+    if not plan_path.is_file():
+        return []
     trials = []
-    for path in sorted((sweep_dir / "trials").glob(f"*/{TRIAL_FILE}")):
-        spec = read_json(path)
+    for folder in read_json(plan_path)["trials"]:
+        spec = read_json(sweep_dir / "trials" / folder / TRIAL_FILE)
         trials.append(
             Trial(spec["arm"], spec["pool"], spec["n_examples"], spec["seed"], spec["stage_keys"])
         )
-    return sorted(trials, key=lambda t: (t.arm, t.n_examples, t.seed))
+    return trials
+
+
+def remove_stale_temporaries(sweep_dir: Path) -> int:
+    """Delete stage folders a killed worker left half-written; only while holding the lock."""
+    stale = [
+        p
+        for p in sweep_dir.glob("trials/*/.*")
+        if p.is_dir() and (".tmp-" in p.name or ".old-" in p.name)
+    ]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(stale)

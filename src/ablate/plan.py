@@ -14,7 +14,10 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ablate.chat import TEMPLATE_VERSION as CHAT_TEMPLATE_VERSION
 from ablate.config.schema import Config
+from ablate.judge.rubric import rubric_version
+from ablate.models.tiny import builtin_version
 
 STAGES = ("select", "train", "generate", "judge", "score")
 # Bump when a stage's code changes its output, so old results are not reused.
@@ -58,12 +61,17 @@ def stage_keys(
     v = STAGE_VERSIONS
     keys = {"select": stable_hash([v["select"], pool_fingerprint, n, seed])}
     training = _without(config.training, "micro_batch_size", "gradient_checkpointing")
-    keys["train"] = stable_hash([v["train"], keys["select"], asdict(config.model), training])
+    if config.training.method != "lora":
+        training.pop("lora")  # LoRA settings do not touch a full fine-tune
+    model = [asdict(config.model), builtin_version(config.model.name_or_path)]
+    code = [v["train"], CHAT_TEMPLATE_VERSION]
+    keys["train"] = stable_hash([code, keys["select"], model, training])
     evaluation = [eval_fingerprint, config.evaluation.max_prompts]
     generation = asdict(config.generation)
     keys["generate"] = stable_hash([v["generate"], keys["train"], generation, evaluation])
-    judge = _without(config.judge, "batch_size")
-    keys["judge"] = stable_hash([v["judge"], keys["generate"], judge])
+    judge = [_without(config.judge, "batch_size"), builtin_version(config.judge.model)]
+    code = [v["judge"], rubric_version(config.judge.mode)]
+    keys["judge"] = stable_hash([code, keys["generate"], judge])
     score = [config.evaluation.confidence, config.evaluation.bootstrap_resamples]
     keys["score"] = stable_hash([v["score"], keys["judge"], score])
     return keys
@@ -80,6 +88,11 @@ def plan_trials(
                 keys = stage_keys(config, pool_fingerprints[arm.pool], eval_fingerprint, n, seed)
                 trials.append(Trial(arm_name, arm.pool, n, seed, keys))
     return trials
+
+
+def plan_id(trials: list[Trial]) -> str:
+    """Identifies the whole plan: the same sweep settings give the same id."""
+    return stable_hash(sorted(t.trial_id for t in trials))
 
 
 def duplicate_arms(trials: list[Trial]) -> list[tuple[str, str]]:

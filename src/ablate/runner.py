@@ -117,7 +117,8 @@ class ForwardEvents(tune.Callback):
 
 
 def start_ray(address: str | None) -> dict[str, float]:
-    address = address or os.environ.get("RAY_ADDRESS")
+    # "local" always starts a private Ray here; None would quietly join a `ray start` cluster.
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
     try:
         ray.init(
             address=address,
@@ -147,7 +148,10 @@ def run_trials(
     problems = resource_problems(cluster, config.resources)
     if problems:
         raise UserError("; ".join(problems))
-    specs = {t.folder: WorkerSpec(config, t, str(sweep_dir / "trials" / t.folder)) for t in trials}
+    specs = {
+        t.folder: WorkerSpec(config, t, str(sweep_dir.resolve() / "trials" / t.folder))
+        for t in trials
+    }
     r = config.resources
     trainable = tune.with_resources(
         tune.with_parameters(_worker, specs=specs),

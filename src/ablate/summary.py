@@ -59,6 +59,24 @@ def loss_curve(sweep_dir: Path, trial: Trial) -> list[tuple[int, float]]:
     return [(int(r["step"]), float(r["loss"])) for r in read_jsonl(path)] if path.is_file() else []
 
 
+def trial_records(sweep_dir: Path, trials: list[Trial], params: dict[str, str]) -> list[Any]:
+    """What MLflow gets for each done trial: its numeric metrics and its loss curve."""
+    from ablate.tracking import TrialRecord
+
+    records = []
+    for t in trials:
+        metrics = trial_metrics(sweep_dir, t)
+        if metrics is not None:
+            numeric = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+            curve = loss_curve(sweep_dir, t)
+            records.append(
+                TrialRecord(
+                    t.trial_id, t.folder, t.arm, t.n_examples, t.seed, numeric, params, curve
+                )
+            )
+    return records
+
+
 def summary_rows(sweep_dir: Path, trials: list[Trial]) -> list[dict[str, Any]]:
     rows = []
     for trial in trials:

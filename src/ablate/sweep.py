@@ -6,17 +6,28 @@ writes summary.csv and syncs MLflow. Only this module talks to both runner and t
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ablate.config.load import config_to_dict, config_to_yaml, load_config
+from ablate.config.load import config_to_dict, load_config
 from ablate.config.schema import Config
+from ablate.data.checks import check_pools
 from ablate.data.sources import fingerprints
 from ablate.errors import UserError
-from ablate.ledger import atomic_write_text, read_trials, trial_root, write_trial_file
-from ablate.plan import Trial, duplicate_arms, plan_trials
-from ablate.summary import loss_curve, trial_metrics, trial_status, write_summary
+from ablate.ledger import (
+    atomic_write_text,
+    read_trials,
+    remove_stale_temporaries,
+    trial_root,
+    write_plan_file,
+    write_trial_file,
+)
+from ablate.plan import Trial, duplicate_arms, plan_id, plan_trials
+from ablate.summary import trial_records, trial_status, write_summary
+
+if TYPE_CHECKING:
+    from ablate.tracking import SweepTracker
 
 RESOLVED_CONFIG = "config.yaml"
 
@@ -33,6 +44,8 @@ class SweepOutcome:
 
 
 def plan_sweep(config: Config) -> list[Trial]:
+    """The trials, after checking that the data can fill them (so `validate` catches it)."""
+    check_pools(config)
     pool_fps, eval_fp = fingerprints(config.pools, config.evaluation.prompts)
     trials = plan_trials(config, pool_fps, eval_fp)
     duplicates = duplicate_arms(trials)
@@ -57,56 +70,48 @@ def check_models(config: Config) -> None:
     check_available(config.judge.model, None, "judge.model")
 
 
-def _write_plan(config: Config, trials: list[Trial], sweep_dir: Path) -> None:
-    resolved = config_to_dict(config)
-    resolved["experiment"] = None  # already merged in: resume must not re-read it
+def resolved_config_text(config: Config) -> str:
     from omegaconf import OmegaConf
 
-    atomic_write_text(sweep_dir / RESOLVED_CONFIG, OmegaConf.to_yaml(resolved))
+    resolved = config_to_dict(config)
+    resolved["experiment"] = None  # already merged in: resume must not re-read it
+    return OmegaConf.to_yaml(resolved)
+
+
+def _write_plan(config: Config, trials: list[Trial], sweep_dir: Path) -> None:
+    text = resolved_config_text(config)
+    atomic_write_text(sweep_dir / RESOLVED_CONFIG, text)
     for trial in trials:
         write_trial_file(sweep_dir, trial)
-        atomic_write_text(trial_root(sweep_dir, trial) / RESOLVED_CONFIG, config_to_yaml(config))
+        atomic_write_text(trial_root(sweep_dir, trial) / RESOLVED_CONFIG, text)
+    write_plan_file(sweep_dir, plan_id(trials), trials)
+
+
+def _open_tracker(config: Config, results_dir: Path) -> tuple[SweepTracker | None, str | None]:
+    """Before any trial runs, so a wrong tracking URI costs seconds, not a sweep."""
+    if not config.tracking.enabled:
+        return None, None
+    from ablate.tracking import SweepTracker, tracking_uri
+
+    uri = tracking_uri(config.tracking.tracking_uri, results_dir)
+    return SweepTracker(uri, config.name, results_dir / "mlartifacts"), uri
 
 
 def _track(
-    config: Config, trials: list[Trial], sweep_dir: Path, results_dir: Path, failed: bool
-) -> tuple[str | None, int]:
-    if not config.tracking.enabled:
-        return None, 0
-    from ablate.tracking import SweepTracker, TrialRecord, flatten, tracking_uri
+    tracker: SweepTracker, config: Config, trials: list[Trial], sweep_dir: Path, failed: bool
+) -> int:
+    from ablate.tracking import flatten
 
-    uri = tracking_uri(config.tracking.tracking_uri, results_dir)
-    tracker = SweepTracker(uri, config.name, results_dir / "mlartifacts")
     params = flatten(config_to_dict(config))
-    parent = tracker.parent_run_id(params)
-    records = []
-    for t in trials:
-        metrics = trial_metrics(sweep_dir, t)
-        if metrics is not None:
-            numeric = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
-            records.append(
-                TrialRecord(
-                    t.trial_id,
-                    t.folder,
-                    t.arm,
-                    t.n_examples,
-                    t.seed,
-                    numeric,
-                    params,
-                    loss_curve(sweep_dir, t),
-                )
-            )
+    parent = tracker.parent_run_id(plan_id(trials), params)
+    records = trial_records(sweep_dir, trials, params)
     created = sum(tracker.record_trial(parent, r) for r in records)
-    tracker.log_curves(parent, records)
+    tracker.log_curves(parent, records, len(config.sweep.seeds))
     tracker.finish_parent(parent, [sweep_dir / RESOLVED_CONFIG, sweep_dir / "summary.csv"], failed)
-    return uri, created
+    return int(created)
 
 
-def run_config(config: Config, results_dir: Path, address: str | None) -> SweepOutcome:
-    trials = plan_sweep(config)
-    check_models(config)
-    sweep_dir = results_dir / config.name
-    _write_plan(config, trials, sweep_dir)
+def _run_pending(config: Config, trials: list[Trial], sweep_dir: Path, address: str | None) -> int:
     pending = [t for t in trials if trial_status(sweep_dir, t) != "done"]
     if pending:
         from ablate.progress import SweepProgress
@@ -114,10 +119,31 @@ def run_config(config: Config, results_dir: Path, address: str | None) -> SweepO
 
         with SweepProgress([t.folder for t in pending], len(trials) - len(pending)) as progress:
             run_trials(config, pending, sweep_dir, address, progress.event)
-    failed = [t.folder for t in trials if trial_status(sweep_dir, t) != "done"]
-    summary = write_summary(sweep_dir, trials)
-    uri, created = _track(config, trials, sweep_dir, results_dir, bool(failed))
-    return SweepOutcome(sweep_dir, summary, len(trials), len(pending), failed, uri, created)
+    return len(pending)
+
+
+def run_config(config: Config, results_dir: Path, address: str | None) -> SweepOutcome:
+    from filelock import FileLock, Timeout
+
+    trials = plan_sweep(config)
+    check_models(config)
+    tracker, uri = _open_tracker(config, results_dir)
+    sweep_dir = (results_dir / config.name).resolve()
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(sweep_dir / ".lock", timeout=0):
+            remove_stale_temporaries(sweep_dir)
+            _write_plan(config, trials, sweep_dir)
+            ran = _run_pending(config, trials, sweep_dir, address)
+            failed = [t.folder for t in trials if trial_status(sweep_dir, t) != "done"]
+            summary = write_summary(sweep_dir, trials)
+            created = _track(tracker, config, trials, sweep_dir, bool(failed)) if tracker else 0
+    except Timeout:
+        raise UserError(
+            f"{sweep_dir}: another `ablate run` or `ablate resume` is using this sweep folder; "
+            "wait for it to finish (or, if none is running, delete its .lock file)."
+        ) from None
+    return SweepOutcome(sweep_dir, summary, len(trials), ran, failed, uri, created)
 
 
 def run_sweep(
@@ -136,7 +162,7 @@ def resume_sweep(sweep_dir: Path, overrides: list[str], address: str | None) -> 
             "`ablate run` wrote (results/<sweep name>)?"
         )
     config = load_config(config_path, overrides)
-    return run_config(config, sweep_dir.parent, address)
+    return run_config(config, sweep_dir.resolve().parent, address)
 
 
 def sweep_status(sweep_dir: Path) -> list[tuple[Trial, str]]:
@@ -149,11 +175,14 @@ def sweep_status(sweep_dir: Path) -> list[tuple[Trial, str]]:
 
 
 def open_ui(results_dir: Path, port: int) -> None:
-    db = results_dir / "mlflow.db"
-    if not db.is_file():
-        raise UserError(
-            f"{db}: no MLflow store yet; run a sweep first, or set "
-            "MLFLOW_TRACKING_URI and use `mlflow ui` directly."
-        )
-    uri = f"sqlite:///{db.resolve()}"
+    import subprocess
+
+    from ablate.tracking import tracking_uri
+
+    uri = tracking_uri(None, results_dir)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise UserError(f"{uri}: no MLflow store yet; run a sweep first.")
+    if uri.startswith(("http://", "https://")):
+        print(f"MLFLOW_TRACKING_URI points at a server: open {uri} in a browser.")
+        return
     subprocess.run(["mlflow", "ui", "--backend-store-uri", uri, "--port", str(port)], check=False)

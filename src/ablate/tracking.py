@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ablate.errors import UserError
+
 SWEEP_TAG, TRIAL_TAG, ROLE_TAG = "ablate.sweep", "ablate.trial_id", "ablate.role"
+PLAN_TAG, COMPLETE_TAG = "ablate.plan_id", "ablate.complete"
 CURVE_METRICS = ("judge_mean", "judge_ci_low", "judge_ci_high", "heldout_loss")
 MAX_PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch call
 
@@ -47,8 +50,9 @@ def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def curve_points(records: list[TrialRecord]) -> dict[str, dict[int, float]]:
-    """metric.arm -> {n_examples: value}, averaged over seeds (one point per size)."""
+def curve_points(records: list[TrialRecord], n_seeds: int = 1) -> dict[str, dict[int, float]]:
+    """metric.arm -> {n_examples: value}, averaged over seeds (one point per size); points
+    with fewer than n_seeds values (some seeds not done) are left out."""
     sums: dict[tuple[str, int], list[float]] = defaultdict(list)
     for r in records:
         for metric in CURVE_METRICS:
@@ -56,42 +60,59 @@ def curve_points(records: list[TrialRecord]) -> dict[str, dict[int, float]]:
                 sums[(f"{metric}.{r.arm}", r.n_examples)].append(r.metrics[metric])
     curves: dict[str, dict[int, float]] = defaultdict(dict)
     for (key, n), values in sums.items():
-        curves[key][n] = sum(values) / len(values)
+        if len(values) >= n_seeds:
+            curves[key][n] = sum(values) / len(values)
     return dict(curves)
 
 
-class SweepTracker:
-    def __init__(self, uri: str, sweep_name: str, artifact_root: Path) -> None:
-        import mlflow
-        from mlflow import MlflowClient
+def _quiet_and_bounded() -> None:
+    for name in ("mlflow", "alembic"):  # store set-up chatter is not the user's business
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # MLflow's default HTTP retries take minutes to give up on an unreachable server.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
-        for name in ("mlflow", "alembic"):  # store set-up chatter is not the user's business
-            logging.getLogger(name).setLevel(logging.WARNING)
-        mlflow.set_tracking_uri(uri)
+
+class SweepTracker:
+    """A sweep's experiment. A parent run stands for one plan of the sweep (its trial ids):
+    the same plan finds the same parent, a changed plan (another judge, say) gets its own,
+    so curves are never a mix of two configurations."""
+
+    def __init__(self, uri: str, sweep_name: str, artifact_root: Path) -> None:
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        _quiet_and_bounded()
         self.client = MlflowClient(uri)
         self.sweep_name = sweep_name
-        experiment = self.client.get_experiment_by_name(sweep_name)
-        # A SQLite store would put artifacts under the current directory; keep them with results.
-        self.experiment_id = (
-            experiment.experiment_id
-            if experiment
-            else self.client.create_experiment(
-                sweep_name,
-                artifact_location=artifact_root.resolve().as_uri()
-                if uri.startswith("sqlite")
-                else None,
+        try:
+            experiment = self.client.get_experiment_by_name(sweep_name)
+            # A SQLite store would put artifacts under the cwd; keep them with the results.
+            location = artifact_root.resolve().as_uri() if uri.startswith("sqlite") else None
+            self.experiment_id: str = (
+                experiment.experiment_id
+                if experiment
+                else self.client.create_experiment(sweep_name, artifact_location=location)
             )
-        )
+        except (MlflowException, OSError) as exc:
+            raise UserError(
+                f"MLflow tracking store '{uri}' cannot be used: {str(exc).splitlines()[0]}. "
+                "Check MLFLOW_TRACKING_URI / tracking.tracking_uri, or set tracking.enabled=false."
+            ) from None
 
-    def _find(self, filter_string: str) -> Any | None:
-        runs = self.client.search_runs([self.experiment_id], filter_string, max_results=1)
-        return runs[0] if runs else None
+    def _find(self, filter_string: str) -> list[Any]:
+        return self.client.search_runs([self.experiment_id], filter_string)
 
-    def parent_run_id(self, params: dict[str, str]) -> str:
-        run = self._find(f"tags.`{ROLE_TAG}` = 'sweep'")
-        if run is not None:
-            return run.info.run_id
-        tags = {ROLE_TAG: "sweep", SWEEP_TAG: self.sweep_name, "mlflow.runName": self.sweep_name}
+    def parent_run_id(self, plan_id: str, params: dict[str, str]) -> str:
+        runs = self._find(f"tags.`{ROLE_TAG}` = 'sweep' AND tags.`{PLAN_TAG}` = '{plan_id}'")
+        if runs:
+            return runs[0].info.run_id
+        tags = {
+            ROLE_TAG: "sweep",
+            SWEEP_TAG: self.sweep_name,
+            PLAN_TAG: plan_id,
+            "mlflow.runName": f"{self.sweep_name}-{plan_id[:6]}",
+        }
         run_id: str = self.client.create_run(self.experiment_id, tags=tags).info.run_id
         self._log_params(run_id, params)
         return run_id
@@ -104,11 +125,20 @@ class SweepTracker:
             self.client.log_batch(run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
 
     def record_trial(self, parent_id: str, record: TrialRecord) -> bool:
-        """Create the trial's child run unless it exists; True when one was created."""
-        from mlflow.entities import Metric
+        """Create the trial's child run unless a complete one exists; True when created.
 
-        if self._find(f"tags.`{TRIAL_TAG}` = '{record.trial_id}'") is not None:
+        The completion tag is written last: a run left half-written by a crash lacks it and is
+        replaced, never mistaken for a finished one."""
+        from mlflow.entities import Metric, RunTag
+
+        existing = self._find(
+            f"tags.`mlflow.parentRunId` = '{parent_id}' "
+            f"AND tags.`{TRIAL_TAG}` = '{record.trial_id}'"
+        )
+        if any(r.data.tags.get(COMPLETE_TAG) == "true" for r in existing):
             return False
+        for run in existing:
+            self.client.delete_run(run.info.run_id)
         tags = {
             "mlflow.parentRunId": parent_id,
             TRIAL_TAG: record.trial_id,
@@ -123,19 +153,21 @@ class SweepTracker:
         metrics += [Metric("train_loss", loss, 0, step) for step, loss in record.loss_curve]
         for i in range(0, len(metrics), 1000):
             self.client.log_batch(run_id, metrics=metrics[i : i + 1000])
+        self.client.log_batch(run_id, tags=[RunTag(COMPLETE_TAG, "true")])
         self.client.set_terminated(run_id, "FINISHED")
         return True
 
-    def log_curves(self, parent_id: str, records: list[TrialRecord]) -> int:
-        """Add the curve points the parent lacks; returns how many were added."""
+    def log_curves(self, parent_id: str, records: list[TrialRecord], n_seeds: int) -> int:
+        """Add the curve points the parent lacks; returns how many were added.
+
+        A point is logged only when every seed of its (arm, size) is done, so a partial mean
+        never lands in the history (a resumed sweep adds the point once it is whole)."""
         from mlflow.entities import Metric
 
         new = []
-        for key, points in curve_points(records).items():
+        for key, points in curve_points(records, n_seeds).items():
             logged = {m.step for m in self.client.get_metric_history(parent_id, key)}
-            new += [
-                Metric(key, value, 0, n) for n, value in sorted(points.items()) if n not in logged
-            ]
+            new += [Metric(key, v, 0, n) for n, v in sorted(points.items()) if n not in logged]
         if new:
             self.client.log_batch(parent_id, metrics=new)
         return len(new)

@@ -87,14 +87,11 @@ def run_generate(ctx: TrialContext, out: Path) -> None:
 
 
 def run_judge(ctx: TrialContext, out: Path) -> None:
-    from ablate.judge.hf import HFJudge
+    from ablate.judge.backends import create_judge
 
-    j = ctx.config.judge
-    judge = HFJudge(j.model, ctx.config.model.dtype, j.batch_size, j.max_input_tokens, ctx.device)
-    write_jsonl(
-        out / "judgments.jsonl",
-        judge.judge(read_jsonl(ctx.stage_path("generate", "samples.jsonl"))),
-    )
+    judge = create_judge(ctx.config.judge, ctx.device)
+    samples = read_jsonl(ctx.stage_path("generate", "samples.jsonl"))
+    write_jsonl(out / "judgments.jsonl", judge.judge(samples))
 
 
 def run_score(ctx: TrialContext, out: Path) -> None:

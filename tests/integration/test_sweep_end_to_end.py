@@ -125,6 +125,8 @@ def test_sweep_runs_tracks_and_reruns_nothing(tmp_path: Path, env: dict[str, str
     for arm in ("synthetic", "from_file"):
         history = client.get_metric_history(parents[0].info.run_id, f"judge_mean.{arm}")
         assert sorted(m.step for m in history) == SIZES
+        expected = {int(r["n_examples"]): float(r["judge_mean"]) for r in rows if r["arm"] == arm}
+        assert {m.step: m.value for m in history} == pytest.approx(expected)
 
     before = done_times(sweep_dir, "train") | done_times(sweep_dir, "judge")
     again = ablate("run", str(sweep), "--results-dir", str(results), env=env)
@@ -181,3 +183,23 @@ def test_unreachable_hub_model_stops_before_any_trial(tmp_path: Path, env: dict[
     assert "ablate-test/no-such-model-7b" in done.stderr
     assert "Traceback" not in done.stderr
     assert not results.exists()
+
+
+def test_changing_only_the_judge_rejudges_and_tracks_a_new_plan(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    sweep = write_sweep(tmp_path, "rejudge", "builtin:tiny")
+    results = tmp_path / "results"
+    assert ablate("run", str(sweep), "--results-dir", str(results), env=env).returncode == 0
+    sweep_dir = results / "rejudge"
+    trained, judged = done_times(sweep_dir, "train"), done_times(sweep_dir, "judge")
+
+    changed = ablate(
+        "run", str(sweep), "judge.max_input_tokens=1000", "--results-dir", str(results), env=env
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert done_times(sweep_dir, "train") == trained, "a judge change must not retrain"
+    assert all(done_times(sweep_dir, "judge")[k] != v for k, v in judged.items())
+    runs = mlflow_runs(results, "rejudge")
+    parents = [r for r in runs if r.data.tags.get("ablate.role") == "sweep"]
+    assert len(parents) == 2, "each plan of the sweep has its own parent run and curves"

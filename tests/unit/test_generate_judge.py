@@ -46,8 +46,14 @@ def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def _training(method: str) -> TrainingConfig:
     return TrainingConfig(
-        method=method, epochs=1, learning_rate=1e-3, final_learning_rate=1e-4,
-        batch_size=4, micro_batch_size=4, max_seq_length=96, lora=LoraSettings(r=4, alpha=8),
+        method=method,
+        epochs=1,
+        learning_rate=1e-3,
+        final_learning_rate=1e-4,
+        batch_size=4,
+        micro_batch_size=4,
+        max_seq_length=96,
+        lora=LoraSettings(r=4, alpha=8),
     )
 
 
@@ -106,8 +112,12 @@ def test_lora_on_a_base_without_chat_markers_round_trips(
     core.decoder = decoders.ByteLevel()
     core.train_from_iterator(
         [r["prompt"] + "\n" + r["response"] for r in synthetic_records(100, seed=1)],
-        trainer=trainers.BpeTrainer(vocab_size=400, special_tokens=[EOS, PAD], show_progress=False,
-                                    initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+        trainer=trainers.BpeTrainer(
+            vocab_size=400,
+            special_tokens=[EOS, PAD],
+            show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
     )
     bare = PreTrainedTokenizerFast(tokenizer_object=core, eos_token=EOS, pad_token=PAD)
     base = tmp_path_factory.mktemp("bare-base")
@@ -154,8 +164,9 @@ def test_generate_samples_shape_and_fields(loaded: dict[str, tuple[Any, Any]], m
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])
-def test_generate_samples_is_deterministic_for_a_seed(loaded: dict[str, tuple[Any, Any]],
-                                                      method: str) -> None:
+def test_generate_samples_is_deterministic_for_a_seed(
+    loaded: dict[str, tuple[Any, Any]], method: str
+) -> None:
     model, tokenizer = loaded[method]
     prompts = _prompts(3)
     first = generate_samples(model, tokenizer, prompts, GEN, seed=4, device="cpu")
@@ -190,8 +201,9 @@ def test_heldout_loss_is_mean_response_token_loss(loaded: dict[str, tuple[Any, A
     example = tokenize_example(tokenizer, records[0]["prompt"], records[0]["response"], 96)
     assert example is not None
     with torch.no_grad():
-        expected = model(input_ids=torch.tensor([example.input_ids]),
-                         labels=torch.tensor([example.labels])).loss.item()
+        expected = model(
+            input_ids=torch.tensor([example.input_ids]), labels=torch.tensor([example.labels])
+        ).loss.item()
     single = heldout_loss(model, tokenizer, records[:1], 96, 1, "cpu")
     assert single == pytest.approx(expected, rel=1e-5)
     # Padding does not change it: per token over the whole set, whatever the batch size.
@@ -211,7 +223,8 @@ def judge(tiny_cache: Path) -> HFJudge:
 def _samples(n: int) -> list[dict[str, Any]]:
     return [
         {"prompt_id": r["id"], "sample": k, "prompt": r["prompt"], "response": r["response"][:200]}
-        for r in synthetic_records(n, 9, "eval") for k in range(2)
+        for r in synthetic_records(n, 9, "eval")
+        for k in range(2)
     ]
 
 
@@ -248,8 +261,12 @@ def test_judge_gives_a_normalised_distribution_and_its_expected_score(judge: HFJ
 
 def test_judge_score_does_not_depend_on_batch_neighbours(judge: HFJudge) -> None:
     short = {"prompt_id": "a", "sample": 0, "prompt": "Q?", "response": "Short."}
-    long = {"prompt_id": "b", "sample": 0, "prompt": "How do I sear a steak?",
-            "response": "Heat the pan until it smokes. " * 20}
+    long = {
+        "prompt_id": "b",
+        "sample": 0,
+        "prompt": "How do I sear a steak?",
+        "response": "Heat the pan until it smokes. " * 20,
+    }
     alone = judge.judge([short])[0]
     beside = judge.judge([short, long])[0]  # left-padded next to a longer prompt
     assert beside["score"] == pytest.approx(alone["score"], abs=1e-5)
@@ -281,20 +298,35 @@ def test_judge_cuts_a_long_answer_and_keeps_the_rubric(tiny_cache: Path) -> None
 
 
 def _judgment(prompt_id: str, score: float | None) -> dict[str, Any]:
-    return {"prompt_id": prompt_id, "score": score, "scored": score is not None,
-            "level_mass": 0.5 if score is not None else None}
+    return {
+        "prompt_id": prompt_id,
+        "score": score,
+        "scored": score is not None,
+        "level_mass": 0.5 if score is not None else None,
+    }
 
 
 def test_scores_by_prompt_groups_in_order_and_maps_unscored_to_none() -> None:
-    judgments = [_judgment("a", 4.0), _judgment("b", 2.0), _judgment("a", None),
-                 _judgment("b", 3.0), _judgment("c", None)]
+    judgments = [
+        _judgment("a", 4.0),
+        _judgment("b", 2.0),
+        _judgment("a", None),
+        _judgment("b", 3.0),
+        _judgment("c", None),
+    ]
     judgments[2]["score"] = 1.0  # a score on an unscored row is ignored
     assert scores_by_prompt(judgments) == [[4.0, None], [2.0, 3.0], [None]]
 
 
 def test_judge_metrics_counts_unscored() -> None:
-    judgments = [_judgment("a", 4.0), _judgment("a", 5.0), _judgment("b", 2.0),
-                 _judgment("b", None), _judgment("c", 3.0), _judgment("c", None)]
+    judgments = [
+        _judgment("a", 4.0),
+        _judgment("a", 5.0),
+        _judgment("b", 2.0),
+        _judgment("b", None),
+        _judgment("c", 3.0),
+        _judgment("c", None),
+    ]
     m = judge_metrics(judgments, confidence=0.95, resamples=200, seed=0)
     assert m["judge_scored"] == 4
     assert m["judge_unscored"] == 2
@@ -315,7 +347,9 @@ def test_judge_metrics_with_nothing_scored_gives_none_not_nan() -> None:
 def test_sample_metrics() -> None:
     samples = [{"n_tokens": 4, "stopped": True}, {"n_tokens": 8, "stopped": False}]
     assert sample_metrics(samples) == {
-        "samples": 2, "response_tokens_mean": 6.0, "response_stopped_rate": 0.5,
+        "samples": 2,
+        "response_tokens_mean": 6.0,
+        "response_stopped_rate": 0.5,
     }
 
 
@@ -329,14 +363,18 @@ def _trial_config() -> Config:
         pools={"syn": PoolConfig(source="synthetic", size=40, seed=1)},
         training=_training("lora"),
         generation=GenerationConfig(samples_per_prompt=2, max_new_tokens=6, batch_size=2),
-        judge=JudgeConfig(model=TINY, batch_size=4),
-        evaluation=EvaluationConfig(prompts=PoolConfig(source="synthetic", size=10, seed=2),
-                                    max_prompts=2, bootstrap_resamples=100),
+        judge=JudgeConfig(model=TINY, batch_size=4, min_level_mass=0.0),
+        evaluation=EvaluationConfig(
+            prompts=PoolConfig(source="synthetic", size=10, seed=2),
+            max_prompts=2,
+            bootstrap_resamples=100,
+        ),
     )
 
 
-def test_run_trial_runs_every_stage_then_only_what_changed(tiny_cache: Path,
-                                                           tmp_path: Path) -> None:
+def test_run_trial_runs_every_stage_then_only_what_changed(
+    tiny_cache: Path, tmp_path: Path
+) -> None:
     config = _trial_config()
     keys = {stage: f"{stage}-1" for stage in STAGES}
     trial = Trial("syn", "syn", 8, 0, keys)
@@ -360,3 +398,18 @@ def test_run_trial_runs_every_stage_then_only_what_changed(tiny_cache: Path,
     rejudged = dataclasses.replace(trial, stage_keys=new_keys)
     run_trial(config, rejudged, tmp_path, "cpu", report=ran.append)
     assert ran == ["judge", "score"]
+
+
+def test_judge_below_the_level_mass_threshold_is_unscored_with_a_reason(tiny_cache: Path) -> None:
+    # The tiny random judge puts far less than half its probability on the six levels.
+    strict = HFJudge(
+        TINY, "float32", batch_size=2, max_input_tokens=4096, device="cpu", min_level_mass=0.5
+    )
+    sample = {"prompt_id": "p", "sample": 0, "prompt": "How?", "response": "Like this."}
+    (judgment,) = strict.judge([sample])
+    assert judgment["scored"] is False and judgment["score"] is None
+    assert "min_level_mass=0.5" in judgment["reason"]
+    assert judgment["level_mass"] < 0.5
+    assert abs(sum(judgment["distribution"].values()) - 1) < 1e-6  # kept for inspection
+    metrics = judge_metrics([judgment, {**judgment, "sample": 1}], 0.95, 100, 0)
+    assert metrics["judge_unscored"] == 2 and metrics["judge_mean"] is None

@@ -18,8 +18,10 @@ from ablate.ledger import (
     read_json,
     read_jsonl,
     read_trials,
+    remove_stale_temporaries,
     trial_root,
     write_jsonl,
+    write_plan_file,
     write_trial_file,
 )
 from ablate.plan import STAGES, Trial
@@ -186,11 +188,10 @@ def test_failure_while_swapping_in_leaves_old_stage_or_none_never_a_mix(
         (folder / "s.txt").write_text("new", "utf-8")
     monkeypatch.undo()
     stage = ledger.stage_dir("score")
-    if stage.exists():
-        assert (stage / "s.txt").read_text("utf-8") == "old"
-        assert ledger.is_done("score", "old-key")
+    assert (stage / "s.txt").read_text("utf-8") == "old", "the old complete stage is restored"
+    assert ledger.is_done("score", "old-key")
     assert not ledger.is_done("score", "new-key")
-    assert not [name for name in hidden(ledger.root) if ".tmp-" in name]
+    assert not [name for name in hidden(ledger.root) if ".tmp-" in name or ".old-" in name]
 
 
 def test_rewriting_a_done_stage_replaces_its_contents_wholesale(tmp_path: Path) -> None:
@@ -288,27 +289,29 @@ def make_trial(arm: str, n: int, seed: int) -> Trial:
     return Trial(arm=arm, pool=f"pool-{arm}", n_examples=n, seed=seed, stage_keys=keys)
 
 
-def test_trial_files_round_trip_sorted_by_arm_size_seed(tmp_path: Path) -> None:
+def test_read_trials_follows_the_current_plan_in_plan_order(tmp_path: Path) -> None:
     trials = [
         make_trial("b", 100, 0),
         make_trial("a", 1000, 1),
-        make_trial("a", 1000, 0),
         make_trial("a", 200, 0),  # "a-n1000" sorts before "a-n200" as a folder name
-        make_trial("b", 20, 2),
     ]
-    for trial in trials:
+    dropped = make_trial("c", 5, 0)  # from an older plan: still on disk, not in this plan
+    for trial in [*trials, dropped]:
         write_trial_file(tmp_path, trial)
+    assert read_trials(tmp_path) == []  # no plan written yet
+    write_plan_file(tmp_path, "plan-1", trials)
     read = read_trials(tmp_path)
-    assert read == sorted(trials, key=lambda t: (t.arm, t.n_examples, t.seed))
-    assert [(t.arm, t.n_examples, t.seed) for t in read] == [
-        ("a", 200, 0),
-        ("a", 1000, 0),
-        ("a", 1000, 1),
-        ("b", 20, 2),
-        ("b", 100, 0),
-    ]
-    assert read[0].trial_id == trials[3].trial_id
-    assert read[0].pool == "pool-a"
+    assert read == trials
+    assert read[2].trial_id == trials[2].trial_id and read[2].pool == "pool-a"
+
+
+def test_stale_temporaries_are_removed_and_complete_stages_kept(tmp_path: Path) -> None:
+    root = tmp_path / "trials" / "a-n1-s0"
+    (root / ".train.tmp-1234abcd").mkdir(parents=True)
+    (root / ".judge.old-1234abcd").mkdir()
+    (root / "train").mkdir()
+    assert remove_stale_temporaries(tmp_path) == 2
+    assert sorted(p.name for p in root.iterdir()) == ["train"]
 
 
 def test_trial_file_sits_in_the_trial_folder(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ import pytest
 from ablate.chat import CHAT_TEMPLATE, SPECIAL_TOKENS
 from ablate.errors import UserError
 from ablate.models.load import (
-    best_device,
     check_available,
     load_causal_lm,
     load_tokenizer,
@@ -118,16 +117,12 @@ def test_load_tokenizer_falls_back_to_eos_for_padding(tiny_cache: Path, tmp_path
     assert reloaded.pad_token_id == reloaded.eos_token_id
 
 
-def test_torch_dtype_and_best_device(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_torch_dtype() -> None:
     import torch
 
     assert torch_dtype("auto") == "auto"
     assert torch_dtype("bfloat16") is torch.bfloat16
     assert torch_dtype("float32") is torch.float32
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert best_device() == "cpu"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert best_device() == "cuda"
 
 
 # --- hub ids -----------------------------------------------------------------------------------

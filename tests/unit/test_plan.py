@@ -369,3 +369,21 @@ def test_editing_a_jsonl_pool_changes_its_trial_ids(tmp_path: Path) -> None:
     after = {t.folder: t.trial_id for t in plan(load_config(path))}
     for folder in before:
         assert (before[folder] != after[folder]) == folder.startswith("f-"), folder
+
+
+def test_lora_settings_do_not_count_for_a_full_fine_tune() -> None:
+    full = changed(base_config(), "training.method", "full")
+    assert ids(changed(full, "training.lora.r", 64)) == ids(full)
+    lora = changed(base_config(), "training.method", "lora")
+    assert ids(changed(lora, "training.lora.r", 64)) != ids(lora)
+
+
+def test_rubric_and_builtin_model_versions_are_part_of_the_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ablate.plan as plan_module
+
+    before = keys_by_stage(base_config())
+    monkeypatch.setattr(plan_module, "rubric_version", lambda mode: 99)
+    after = keys_by_stage(base_config())
+    assert after["train"] == before["train"] and after["judge"] != before["judge"]

@@ -75,6 +75,10 @@ class JudgeConfig:
     backend: str = "hf"  # registered name; hf = an in-process Hugging Face model
     model: str = MISSING  # hub id, local directory or builtin:tiny
     mode: str = "likert"  # LIMA's 1-6 helpfulness scale
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    # A judgment whose six level tokens get less next-token probability than this is
+    # unscored (with its reason), not a renormalised guess: the judge did not answer a level.
+    min_level_mass: float = 0.5
     batch_size: int = 8
     max_input_tokens: int = 4096  # longer judge prompts are cut in the response, not the rubric
 

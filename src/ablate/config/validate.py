@@ -96,6 +96,9 @@ def generation_judge_problems(config: Config) -> list[str]:
     problems += [f"judge.backend: {backend_problem}"] if backend_problem else []
     problems += _choice("judge.mode", j.mode, JUDGE_MODES)
     problems += _positive("judge.batch_size", j.batch_size)
+    problems += _choice("judge.dtype", j.dtype, DTYPES)
+    if not 0 <= j.min_level_mass < 1:
+        problems.append(f"judge.min_level_mass: must be in [0, 1), got {j.min_level_mass}")
     return problems
 
 

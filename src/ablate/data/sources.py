@@ -90,7 +90,10 @@ def training_records(pool: PoolConfig) -> list[Record]:
 def pool_fingerprint(pool: PoolConfig) -> str:
     """What identifies a pool's content: a file's bytes, not where the file sits."""
     if pool.source == "jsonl" and pool.path:
-        digest = hashlib.sha256(Path(pool.path).read_bytes()).hexdigest()
+        try:
+            digest = hashlib.sha256(Path(pool.path).read_bytes()).hexdigest()
+        except OSError as exc:
+            raise UserError(f"{pool.path}: cannot read the pool file ({exc}).") from None
         return f"jsonl:{digest}:{pool.prompt_field}:{pool.response_field}"
     return f"{pool.source}:v{SYNTHETIC_VERSION}:{pool.size}:{pool.seed}"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ablate.config.schema import JudgeConfig
 from ablate.judge.rubric import LIKERT_LEVELS, LIKERT_VERSION, render_likert
 from ablate.models.load import load_causal_lm, load_tokenizer
 
@@ -32,13 +33,26 @@ def level_token_ids(tokenizer: Any, prefix: str) -> list[int]:
 
 class HFJudge:
     def __init__(
-        self, model: str, dtype: str, batch_size: int, max_input_tokens: int, device: str
+        self,
+        model: str,
+        dtype: str,
+        batch_size: int,
+        max_input_tokens: int,
+        device: str,
+        min_level_mass: float = 0.0,
     ) -> None:
         self.model_id = model
         self.tokenizer = load_tokenizer(model)
         self.model = load_causal_lm(model, None, dtype, device).eval()
         self.batch_size, self.max_input_tokens, self.device = batch_size, max_input_tokens, device
+        self.min_level_mass = min_level_mass
         self.level_ids = level_token_ids(self.tokenizer, render_likert("q", "a"))
+
+    @classmethod
+    def from_config(cls, cfg: JudgeConfig, device: str) -> HFJudge:
+        return cls(
+            cfg.model, cfg.dtype, cfg.batch_size, cfg.max_input_tokens, device, cfg.min_level_mass
+        )
 
     def _render(self, question: str, answer: str) -> tuple[str, bool]:
         """The judge prompt, with the answer cut (never the rubric) to fit max_input_tokens."""
@@ -82,14 +96,26 @@ class HFJudge:
         self, sample: dict[str, Any], prompt: str, cut: bool, probs: list[float]
     ) -> dict[str, Any]:
         mass = sum(probs)
-        distribution = {level: p / mass for level, p in zip(LIKERT_LEVELS, probs, strict=True)}
-        score = sum(int(level) * p for level, p in distribution.items())
+        scored = mass > 0 and mass >= self.min_level_mass
+        distribution = {
+            level: (p / mass if mass > 0 else 0.0)
+            for level, p in zip(LIKERT_LEVELS, probs, strict=True)
+        }
+        score = sum(int(level) * p for level, p in distribution.items()) if scored else None
+        reason = (
+            None
+            if scored
+            else (
+                f"the judge put {mass:.4f} of its next-token probability on the six levels, "
+                f"below judge.min_level_mass={self.min_level_mass}"
+            )
+        )
         return {
             "prompt_id": sample["prompt_id"],
             "sample": sample["sample"],
             "score": score,
-            "scored": True,
-            "reason": None,
+            "scored": scored,
+            "reason": reason,
             "distribution": distribution,
             "level_mass": mass,
             "judge_backend": "hf",

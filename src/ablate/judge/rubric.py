@@ -29,3 +29,8 @@ Level:"""
 
 def render_likert(question: str, answer: str) -> str:
     return LIKERT_RUBRIC.format(question=question, answer=answer)
+
+
+def rubric_version(mode: str) -> int:
+    """The version of a grading mode's rubric text; part of the judge stage key."""
+    return {"likert": LIKERT_VERSION}[mode]

@@ -23,10 +23,12 @@ def local_path(name_or_path: str) -> str:
 def _hub_problem(repo_id: str, revision: str | None) -> str | None:
     import huggingface_hub as hub
 
-    if hub.try_to_load_from_cache(repo_id, "config.json", revision=revision) is not None:
-        return None  # cached: usable offline
     try:
+        if hub.try_to_load_from_cache(repo_id, "config.json", revision=revision) is not None:
+            return None  # cached: usable offline
         hub.HfApi().model_info(repo_id, revision=revision, timeout=10)
+    except hub.errors.HFValidationError:
+        return "is neither a hub id (org/name) nor a local folder (write ./path for a folder)"
     except hub.errors.GatedRepoError:  # before its base class, RepositoryNotFoundError
         return "is gated on the hub: accept its licence and log in (huggingface-cli login)"
     except (hub.errors.RepositoryNotFoundError, hub.errors.RevisionNotFoundError):
@@ -80,9 +82,3 @@ def load_causal_lm(name_or_path: str, revision: str | None, dtype: str, device: 
         local_path(name_or_path), revision=revision, dtype=torch_dtype(dtype)
     )
     return model.to(device)
-
-
-def best_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"

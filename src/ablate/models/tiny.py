@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 from ablate.chat import CHAT_TEMPLATE, SPECIAL_TOKENS
+from ablate.errors import UserError
 
 BUILTIN_PREFIX = "builtin:"
 TINY_NAME = "tiny"
@@ -76,6 +77,11 @@ def save_tiny(directory: Path) -> Path:
     return directory
 
 
+def builtin_version(name_or_path: str) -> int | None:
+    """The build version of a builtin model (part of trial keys); None for other models."""
+    return TINY_VERSION if name_or_path.startswith(BUILTIN_PREFIX) else None
+
+
 def cache_root() -> Path:
     return Path(os.environ.get("ABLATE_CACHE", Path.home() / ".cache" / "ablate"))
 
@@ -88,9 +94,14 @@ def builtin_path(name: str) -> Path:
     if (final / "config.json").is_file():
         return final
     tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
-    save_tiny(tmp)
     try:
+        save_tiny(tmp)
         tmp.rename(final)
-    except OSError:  # another process finished first; its copy is identical
+    except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not (final / "config.json").is_file():  # not a lost race with an identical build
+            raise UserError(
+                f"cannot build the tiny model in {final.parent} ({exc}); "
+                "set ABLATE_CACHE to a writable folder."
+            ) from None
     return final

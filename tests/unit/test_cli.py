@@ -1,0 +1,129 @@
+"""The command line as a user meets it: exit codes, one clear message, no traceback.
+
+Each test runs `python -m ablate` in a subprocess; none starts Ray or trains a model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+QUICKSTART = REPO / "sweeps" / "quickstart.yaml"
+
+
+def ablate(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+    return subprocess.run(
+        [sys.executable, "-m", "ablate", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=base | (env or {}),
+        timeout=300,
+    )
+
+
+def assert_user_error(done: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    for needle in needles:
+        assert needle in done.stderr, done.stderr
+
+
+def test_validate_exits_0_on_the_quickstart(tmp_path: Path) -> None:
+    done = ablate("validate", str(QUICKSTART), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "valid" in done.stdout and "4 trials" in done.stdout
+
+
+def test_validate_names_every_problem_with_its_dotted_path(tmp_path: Path) -> None:
+    sweep = tmp_path / "bad.yaml"
+    sweep.write_text(
+        f"name: bad\nexperiment: {REPO / 'experiments' / 'tiny.yaml'}\n"
+        "trainig: {epochs: 3}\ngeneration: {max_new_tokens: lots}\n"
+        "sweep: {arms: {a: {pool: synthetic}}, sizes: [8]}\n"
+    )
+    done = ablate("validate", str(sweep), "training.epochs=x", cwd=tmp_path)
+    assert_user_error(
+        done, str(sweep), "trainig", "Did you mean", "generation.max_new_tokens", "training.epochs"
+    )
+
+
+def test_plan_prints_the_trials_and_writes_nothing(tmp_path: Path) -> None:
+    done = ablate("plan", str(QUICKSTART), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for size in (32, 64, 128, 256):
+        assert f"synthetic-n{size}-s0" in done.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_pool_data_is_caught_by_validate(tmp_path: Path) -> None:
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text(json.dumps({"prompt": "p", "response": "r"}) + "\n{not json\n")
+    done = ablate(
+        "validate",
+        str(QUICKSTART),
+        "pools.synthetic.source=jsonl",
+        f"pools.synthetic.path={pool}",
+        cwd=tmp_path,
+    )
+    assert_user_error(done, str(pool), "line 2")
+
+
+def test_too_small_pool_is_caught_by_validate(tmp_path: Path) -> None:
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text(
+        "".join(json.dumps({"prompt": f"p{i}", "response": "r"}) + "\n" for i in range(10))
+    )
+    done = ablate(
+        "validate",
+        str(QUICKSTART),
+        "pools.synthetic.source=jsonl",
+        f"pools.synthetic.path={pool}",
+        cwd=tmp_path,
+    )
+    assert_user_error(done, "pools.synthetic", "10 records", "256")
+
+
+@pytest.mark.parametrize("model", ["a/b/c", "not a model id"])
+def test_malformed_model_names_are_a_clean_error(tmp_path: Path, model: str) -> None:
+    done = ablate(
+        "run",
+        str(QUICKSTART),
+        f"model.name_or_path={model}",
+        "--results-dir",
+        str(tmp_path / "results"),
+        cwd=tmp_path,
+    )
+    assert_user_error(done, "model.name_or_path", model)
+    assert not (tmp_path / "results").exists()
+
+
+def test_unreachable_tracking_server_stops_before_any_trial(tmp_path: Path) -> None:
+    # Port 9 on loopback (discard) has no HTTP server: the connection is refused at once.
+    done = ablate(
+        "run",
+        str(QUICKSTART),
+        "--results-dir",
+        str(tmp_path / "results"),
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
+    )
+    assert_user_error(done, "http://127.0.0.1:9", "tracking")
+    assert not list((tmp_path / "results").glob("quickstart/trials/*"))
+
+
+def test_status_of_a_folder_that_is_not_a_sweep(tmp_path: Path) -> None:
+    assert_user_error(ablate("status", str(tmp_path), cwd=tmp_path), str(tmp_path))
+
+
+def test_resume_of_a_folder_that_is_not_a_sweep(tmp_path: Path) -> None:
+    assert_user_error(ablate("resume", str(tmp_path), cwd=tmp_path), "config.yaml")
