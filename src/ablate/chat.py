@@ -30,3 +30,15 @@ def prompt_text(prompt: str) -> str:
 def response_text(response: str) -> str:
     """The assistant's part that carries the loss: its words and the end-of-turn marker."""
     return f"{response}{END_OF_TURN}\n"
+
+
+def conversation_segments(turns: list[str]) -> list[tuple[str, bool]]:
+    """(text, carries loss) pieces of alternating user/assistant turns: every assistant turn
+    is learned (LIMA's dialogue chains), every user turn and role marker is context."""
+    segments = []
+    for index, turn in enumerate(turns):
+        if index % 2 == 0:
+            segments.append((prompt_text(turn), False))
+        else:
+            segments.append((response_text(turn), True))
+    return segments

@@ -35,6 +35,7 @@ class WorkerSpec:
     config: Config
     trial: Trial
     root: str
+    pool_dir: str
 
 
 def resource_problems(cluster: dict[str, float], resources: ResourcesConfig) -> list[str]:
@@ -83,6 +84,7 @@ def _worker(tune_config: dict[str, Any], specs: dict[str, WorkerSpec]) -> None:
         spec.config,
         spec.trial,
         Path(spec.root),
+        Path(spec.pool_dir),
         "cuda" if use_gpu else "cpu",
         report=lambda stage: tune.report({"stage": stage}),
     )
@@ -140,6 +142,7 @@ def run_trials(
     config: Config,
     trials: list[Trial],
     sweep_dir: Path,
+    pool_dirs: dict[str, Path],
     address: str | None,
     on_event: EventHandler,
 ) -> None:
@@ -149,7 +152,9 @@ def run_trials(
     if problems:
         raise UserError("; ".join(problems))
     specs = {
-        t.folder: WorkerSpec(config, t, str(sweep_dir.resolve() / "trials" / t.folder))
+        t.folder: WorkerSpec(
+            config, t, str(sweep_dir.resolve() / "trials" / t.folder), str(pool_dirs[t.pool])
+        )
         for t in trials
     }
     r = config.resources

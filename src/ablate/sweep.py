@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from ablate.config.load import config_to_dict, load_config
 from ablate.config.schema import Config
-from ablate.data.checks import check_pools
-from ablate.data.sources import fingerprints
+from ablate.data.checks import check_pools, check_prepared_sizes, used_pools
+from ablate.data.pools import fingerprints, prepare_pool
 from ablate.errors import UserError
 from ablate.ledger import (
     atomic_write_text,
@@ -111,14 +111,28 @@ def _track(
     return int(created)
 
 
-def _run_pending(config: Config, trials: list[Trial], sweep_dir: Path, address: str | None) -> int:
+def prepare_pools(config: Config, results_dir: Path) -> dict[str, Path]:
+    """Materialise every pool an arm uses (once: cached by key) and check it is big enough."""
+    pools_dir = (results_dir / "pools").resolve()
+    folders = {
+        name: prepare_pool(name, config.pools[name], pools_dir, config.data.embedding_model)
+        for name in used_pools(config)
+    }
+    check_prepared_sizes(config, folders)
+    return folders
+
+
+def _run_pending(
+    config: Config, trials: list[Trial], sweep_dir: Path, results_dir: Path, address: str | None
+) -> int:
     pending = [t for t in trials if trial_status(sweep_dir, t) != "done"]
     if pending:
         from ablate.progress import SweepProgress
         from ablate.runner import run_trials
 
+        pool_dirs = prepare_pools(config, results_dir)
         with SweepProgress([t.folder for t in pending], len(trials) - len(pending)) as progress:
-            run_trials(config, pending, sweep_dir, address, progress.event)
+            run_trials(config, pending, sweep_dir, pool_dirs, address, progress.event)
     return len(pending)
 
 
@@ -134,7 +148,7 @@ def run_config(config: Config, results_dir: Path, address: str | None) -> SweepO
         with FileLock(sweep_dir / ".lock", timeout=0):
             remove_stale_temporaries(sweep_dir)
             _write_plan(config, trials, sweep_dir)
-            ran = _run_pending(config, trials, sweep_dir, address)
+            ran = _run_pending(config, trials, sweep_dir, results_dir, address)
             failed = [t.folder for t in trials if trial_status(sweep_dir, t) != "done"]
             summary = write_summary(sweep_dir, trials)
             created = _track(tracker, config, trials, sweep_dir, bool(failed)) if tracker else 0

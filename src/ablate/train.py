@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ablate.chat import CHAT_TEMPLATE, SPECIAL_TOKENS, prompt_text, response_text
+from ablate.chat import CHAT_TEMPLATE, SPECIAL_TOKENS, conversation_segments
 from ablate.config.schema import TrainingConfig
 from ablate.models.load import load_causal_lm, load_tokenizer
 
@@ -26,16 +26,29 @@ class Example:
     labels: list[int]
 
 
-def tokenize_example(tokenizer: Any, prompt: str, response: str, max_len: int) -> Example | None:
-    """Prompt tokens get IGNORE labels; None when truncation would leave no response token."""
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    prompt_ids = bos + tokenizer(prompt_text(prompt), add_special_tokens=False)["input_ids"]
-    response_ids = tokenizer(response_text(response), add_special_tokens=False)["input_ids"]
-    input_ids = (prompt_ids + response_ids)[:max_len]
-    labels = ([IGNORE] * len(prompt_ids) + response_ids)[:max_len]
+def tokenize_turns(tokenizer: Any, turns: list[str], max_len: int) -> Example | None:
+    """User turns and markers get IGNORE labels, assistant turns are learned; None when
+    truncation would leave no learned token."""
+    input_ids = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    labels = [IGNORE] * len(input_ids)
+    for text, learned in conversation_segments(turns):
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        input_ids += ids
+        labels += ids if learned else [IGNORE] * len(ids)
+    input_ids, labels = input_ids[:max_len], labels[:max_len]
     if all(label == IGNORE for label in labels):
         return None
     return Example(input_ids, labels)
+
+
+def tokenize_example(tokenizer: Any, prompt: str, response: str, max_len: int) -> Example | None:
+    return tokenize_turns(tokenizer, [prompt, response], max_len)
+
+
+def tokenize_record(tokenizer: Any, record: dict[str, Any], max_len: int) -> Example | None:
+    """A single-turn record, or a multi-turn one (its "turns") as one conversation."""
+    turns = record.get("turns") or [record["prompt"], record["response"]]
+    return tokenize_turns(tokenizer, turns, max_len)
 
 
 def collate(examples: list[Example], pad_id: int) -> dict[str, Any]:
@@ -172,9 +185,7 @@ def fine_tune(
     new_ids = add_chat_tokens(tokenizer, model)
     if cfg.method == "lora":
         model = wrap_lora(model, cfg, new_ids)
-    tokenized = [
-        tokenize_example(tokenizer, r["prompt"], r["response"], cfg.max_seq_length) for r in records
-    ]
+    tokenized = [tokenize_record(tokenizer, r, cfg.max_seq_length) for r in records]
     examples = [e for e in tokenized if e is not None]
     total_steps = optimizer_steps(len(examples), cfg)
     log_path = output_dir / "train_log.jsonl"

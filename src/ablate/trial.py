@@ -15,7 +15,7 @@ from typing import Any
 
 from ablate.config.schema import Config
 from ablate.data.select import nested_subset
-from ablate.data.sources import evaluation_records, training_records
+from ablate.data.sources import evaluation_records
 from ablate.ledger import TrialLedger, atomic_write_json, read_json, read_jsonl, write_jsonl
 from ablate.plan import STAGES, Trial
 
@@ -27,6 +27,7 @@ class TrialContext:
     config: Config
     trial: Trial
     ledger: TrialLedger
+    pool_dir: Path  # the prepared pool this trial's arm samples from
     device: str
 
     def stage_path(self, stage: str, name: str) -> Path:
@@ -34,10 +35,10 @@ class TrialContext:
 
 
 def run_select(ctx: TrialContext, out: Path) -> None:
-    pool = ctx.config.pools[ctx.trial.pool]
-    subset = nested_subset(
-        training_records(pool), ctx.trial.n_examples, ctx.trial.seed, ctx.trial.pool
-    )
+    from ablate.data.pools import read_pool_records
+
+    records = read_pool_records(ctx.pool_dir)
+    subset = nested_subset(records, ctx.trial.n_examples, ctx.trial.seed, ctx.trial.pool)
     write_jsonl(out / "examples.jsonl", subset)
 
 
@@ -121,12 +122,13 @@ def run_trial(
     config: Config,
     trial: Trial,
     root: Path,
+    pool_dir: Path,
     device: str,
     report: StageReporter = lambda stage: None,
 ) -> dict[str, Any]:
     """Run the stages not yet done; return the trial's metrics (from score/metrics.json)."""
     ledger = TrialLedger(root)
-    ctx = TrialContext(config, trial, ledger, device)
+    ctx = TrialContext(config, trial, ledger, pool_dir, device)
     for stage in STAGES:
         key = trial.stage_keys[stage]
         if ledger.is_done(stage, key):

@@ -379,7 +379,10 @@ def test_run_trial_runs_every_stage_then_only_what_changed(
     keys = {stage: f"{stage}-1" for stage in STAGES}
     trial = Trial("syn", "syn", 8, 0, keys)
     ran: list[str] = []
-    metrics = run_trial(config, trial, tmp_path, "cpu", report=ran.append)
+    from ablate.data.pools import prepare_pool
+
+    pool_dir = prepare_pool("syn", config.pools["syn"], tmp_path / "pools")
+    metrics = run_trial(config, trial, tmp_path, pool_dir, "cpu", report=ran.append)
     assert ran == list(STAGES)
     assert metrics["samples"] == 4
     assert metrics["judge_scored"] == 4 and metrics["judge_unscored"] == 0
@@ -390,13 +393,13 @@ def test_run_trial_runs_every_stage_then_only_what_changed(
     assert (tmp_path / "train" / "model" / "adapter_model.safetensors").is_file()
 
     ran.clear()  # the same plan again: nothing to do
-    assert run_trial(config, trial, tmp_path, "cpu", report=ran.append) == metrics
+    assert run_trial(config, trial, tmp_path, pool_dir, "cpu", report=ran.append) == metrics
     assert ran == []
 
     # A new judge key re-runs judging and scoring only.
     new_keys = {**keys, "judge": "judge-2", "score": "score-2"}
     rejudged = dataclasses.replace(trial, stage_keys=new_keys)
-    run_trial(config, rejudged, tmp_path, "cpu", report=ran.append)
+    run_trial(config, rejudged, tmp_path, pool_dir, "cpu", report=ran.append)
     assert ran == ["judge", "score"]
 
 

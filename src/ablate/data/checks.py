@@ -1,24 +1,42 @@
-"""Data checks at planning time, so `ablate validate` catches what would fail in a worker."""
+"""Data checks: cheap ones at planning time (so `ablate validate` catches what would fail in a
+worker), and size checks on prepared pools before any trial starts."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ablate.config.schema import Config
-from ablate.data.sources import evaluation_records, training_records
+from ablate.data.pools import read_manifest
+from ablate.data.sources import DIRECT_SOURCES, evaluation_records, training_records
 from ablate.errors import UserError
 
 
+def used_pools(config: Config) -> list[str]:
+    return sorted({arm.pool for arm in config.sweep.arms.values()})
+
+
+def _check_size(name: str, records: int, largest: int) -> None:
+    if records < largest:
+        raise UserError(
+            f"pools.{name}: {records} records cannot fill sweep size {largest}; "
+            "lower sweep.sizes or use a larger pool."
+        )
+
+
 def check_pools(config: Config) -> None:
-    """Every pool an arm uses parses, has responses and can fill the largest size."""
+    """Direct pools parse, have responses and can fill the largest size; prompts exist."""
     largest = max(config.sweep.sizes, default=0)
-    for name in sorted({arm.pool for arm in config.sweep.arms.values()}):
-        records = training_records(config.pools[name])
-        if len(records) < largest:
-            raise UserError(
-                f"pools.{name}: {len(records)} records cannot fill sweep size {largest}; "
-                "lower sweep.sizes or use a larger pool."
-            )
+    for name in used_pools(config):
+        if config.pools[name].source in DIRECT_SOURCES:
+            _check_size(name, len(training_records(config.pools[name])), largest)
     prompts = evaluation_records(config.evaluation.prompts, config.evaluation.max_prompts)
     if len(prompts) < 2:
         raise UserError(
             f"evaluation.prompts: {len(prompts)} prompt(s); the score's interval needs at least 2."
         )
+
+
+def check_prepared_sizes(config: Config, pool_dirs: dict[str, Path]) -> None:
+    largest = max(config.sweep.sizes, default=0)
+    for name, folder in pool_dirs.items():
+        _check_size(name, read_manifest(folder)["stats"]["records"], largest)

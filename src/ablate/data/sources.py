@@ -1,33 +1,40 @@
-"""Pool sources by plain name (principle 8). A source turns a PoolConfig into records.
+"""Pool sources by plain name (principle 8). A source streams a PoolConfig's records.
 
-A record is a dict with "id", "prompt" and, for training pools and references, "response".
+A record is a dict with "id", "prompt" and, for training pools and references, "response"
+(multi-turn records also carry "turns"). Builders report what they dropped in a BuildStats.
+Heavy sources import their module only when used.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ablate.config.schema import PoolConfig
+from ablate.data.build import BuildStats, Record
 from ablate.errors import UserError
 from ablate.registry import Registry
 
-Record = dict[str, str]
-# (pool, split) -> records; split is "train" for training pools, "eval" for evaluation prompts.
-SourceLoader = Callable[[PoolConfig, str], list[Record]]
+# (pool, split, stats, work_dir) -> records; split is "train" for training pools and "eval" for
+# evaluation prompts; work_dir is scratch space that is deleted afterwards.
+SourceBuilder = Callable[[PoolConfig, str, BuildStats, Path], Iterator[Record]]
 
-POOL_SOURCES: Registry[SourceLoader] = Registry("pool source")
-# Bump when the synthetic generator's output changes, so trial ids (and cached results) change.
-SYNTHETIC_VERSION = "1"
+POOL_SOURCES: Registry[SourceBuilder] = Registry("pool source")
+# Sources whose records can be read in a moment (no preparation worth caching for planning).
+DIRECT_SOURCES = ("synthetic", "jsonl")
 
 
 @POOL_SOURCES.register("synthetic")
-def load_synthetic(pool: PoolConfig, split: str) -> list[Record]:
+def build_synthetic(
+    pool: PoolConfig, split: str, stats: BuildStats, work_dir: Path
+) -> Iterator[Record]:
     from ablate.data.synthetic import synthetic_records
 
-    return synthetic_records(pool.size, pool.seed, split=split)
+    for record in synthetic_records(pool.size or 0, pool.seed, split=split):
+        stats.seen += 1
+        stats.kept_by_group[record["topic"]] += 1
+        yield record
 
 
 def _text(value: object) -> str | None:
@@ -50,7 +57,7 @@ def _jsonl_record(line: str, path: Path, number: int, pool: PoolConfig) -> Recor
             f"{path}, line {number}: no text under '{pool.prompt_field}' "
             "(set prompt_field to the key that holds the prompt)."
         )
-    record = {"id": str(row.get("id", f"{path.stem}-{number}")), "prompt": prompt}
+    record: Record = {"id": str(row.get("id", f"{path.stem}-{number}")), "prompt": prompt}
     response = row.get(pool.response_field)
     if isinstance(response, str):
         record["response"] = response
@@ -58,17 +65,57 @@ def _jsonl_record(line: str, path: Path, number: int, pool: PoolConfig) -> Recor
 
 
 @POOL_SOURCES.register("jsonl")
-def load_jsonl(pool: PoolConfig, split: str) -> list[Record]:
+def build_jsonl(
+    pool: PoolConfig, split: str, stats: BuildStats, work_dir: Path
+) -> Iterator[Record]:
     path = Path(pool.path or "")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    stats.seen += 1
+                    stats.kept_by_group[path.name] += 1
+                    yield _jsonl_record(line, path, number, pool)
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read the pool file ({exc}).") from None
-    return [_jsonl_record(x, path, i, pool) for i, x in enumerate(lines, 1) if x.strip()]
+
+
+@POOL_SOURCES.register("stackexchange")
+def _stackexchange(
+    pool: PoolConfig, split: str, stats: BuildStats, work_dir: Path
+) -> Iterator[Record]:
+    from ablate.data.stackexchange import build_stackexchange
+
+    return build_stackexchange(pool, split, stats, work_dir)
+
+
+@POOL_SOURCES.register("wikihow")
+def _wikihow(pool: PoolConfig, split: str, stats: BuildStats, work_dir: Path) -> Iterator[Record]:
+    from ablate.data.wikihow import build_wikihow
+
+    return build_wikihow(pool, split, stats)
+
+
+@POOL_SOURCES.register("lima")
+def _lima(pool: PoolConfig, split: str, stats: BuildStats, work_dir: Path) -> Iterator[Record]:
+    from ablate.data.lima_format import build_lima
+
+    return build_lima(pool, split, stats)
+
+
+@POOL_SOURCES.register("hf")
+def _hf(pool: PoolConfig, split: str, stats: BuildStats, work_dir: Path) -> Iterator[Record]:
+    from ablate.data.hf_dataset import build_hf
+
+    return build_hf(pool, split, stats)
 
 
 def load_pool(pool: PoolConfig, split: str = "train") -> list[Record]:
-    return POOL_SOURCES.get(pool.source)(pool, split)
+    """All records of a source, in memory (evaluation prompts, direct training sources)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ablate-source-") as work_dir:
+        return list(POOL_SOURCES.get(pool.source)(pool, split, BuildStats(), Path(work_dir)))
 
 
 def evaluation_records(pool: PoolConfig, max_prompts: int | None) -> list[Record]:
@@ -85,20 +132,3 @@ def training_records(pool: PoolConfig) -> list[Record]:
             f"'{pool.response_field}' to train on (first: {missing[0]})."
         )
     return records
-
-
-def pool_fingerprint(pool: PoolConfig) -> str:
-    """What identifies a pool's content: a file's bytes, not where the file sits."""
-    if pool.source == "jsonl" and pool.path:
-        try:
-            digest = hashlib.sha256(Path(pool.path).read_bytes()).hexdigest()
-        except OSError as exc:
-            raise UserError(f"{pool.path}: cannot read the pool file ({exc}).") from None
-        return f"jsonl:{digest}:{pool.prompt_field}:{pool.response_field}"
-    return f"{pool.source}:v{SYNTHETIC_VERSION}:{pool.size}:{pool.seed}"
-
-
-def fingerprints(
-    pools: dict[str, PoolConfig], evaluation: PoolConfig
-) -> tuple[dict[str, str], str]:
-    return {name: pool_fingerprint(p) for name, p in pools.items()}, pool_fingerprint(evaluation)

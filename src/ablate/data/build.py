@@ -1,0 +1,33 @@
+"""What every pool source builder reports while it streams records: what it kept and why it
+dropped the rest. The pool manifest shows these counts (`ablate data inspect`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+Record = dict[str, Any]  # "id", "prompt", "response" (str), plus source facts ("site", ...)
+
+
+@dataclass
+class BuildStats:
+    seen: int = 0  # candidate records the source looked at (e.g. questions with an answer)
+    # rule name -> records that rule removed. Rules apply in a fixed order and a record is
+    # counted under the first rule it fails, so the counts add up to seen - kept.
+    removed: Counter[str] = field(default_factory=Counter)
+    # group (site, category, source) -> records kept in the pool
+    kept_by_group: Counter[str] = field(default_factory=Counter)
+    # anything else worth recording (rules that were switched on, sampling weights, ...)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def drop(self, rule: str) -> None:
+        self.removed[rule] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seen": self.seen,
+            "removed": dict(sorted(self.removed.items())),
+            "kept_by_group": dict(sorted(self.kept_by_group.items())),
+            "notes": self.notes,
+        }
