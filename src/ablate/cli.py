@@ -23,7 +23,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Alignment-data ablations (LIMA-style) on Ray, tracked in MLflow.",
 )
-out = Console(soft_wrap=True)
+# Off a terminal rich assumes 80 columns, which folds the plan table; logs can be wider.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)  # a message stays one line in logs
 
 Overrides = Annotated[
@@ -41,18 +42,35 @@ Address = Annotated[
 @app.command()
 def validate(sweep: Path, overrides: Overrides = None) -> None:
     """Check a sweep file and its experiment; exit 0 when valid, 2 with every problem listed."""
+    from ablate.config.validate import data_warnings
     from ablate.sweep import load_and_plan
 
     config, trials = load_and_plan(sweep, overrides or [])
     out.print(f"{sweep}: valid. Sweep '{config.name}', {len(trials)} trials.")
+    for warning in data_warnings(config):
+        err.print(f"warning: {warning}", markup=False, highlight=False)
+
+
+def _count(value: int | None, prefix: str = "") -> str:
+    return "n/a" if value is None else f"{prefix}{value:,}"
+
+
+def _total(values: list[int | None]) -> int | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if len(known) == len(values) else None
 
 
 @app.command()
-def plan(sweep: Path, overrides: Overrides = None) -> None:
-    """Print the sweep's trials as a table; writes nothing."""
+def plan(
+    sweep: Path, overrides: Overrides = None, results_dir: ResultsDir = Path("results")
+) -> None:
+    """Print the sweep's trials with estimated training tokens and judge calls; writes nothing."""
+    from ablate.config.validate import data_warnings
+    from ablate.estimate import estimate_trials
     from ablate.sweep import load_and_plan
 
     config, trials = load_and_plan(sweep, overrides or [])
+    estimates = estimate_trials(config, trials, results_dir)
     table = Table(
         "trial id",
         "arm",
@@ -60,11 +78,31 @@ def plan(sweep: Path, overrides: Overrides = None) -> None:
         "n_examples",
         "seed",
         "folder",
+        "train tokens",
+        "judge calls",
         title=f"sweep '{config.name}': {len(trials)} trials",
     )
     for t in trials:
-        table.add_row(t.trial_id, t.arm, t.pool, str(t.n_examples), str(t.seed), t.folder)
+        e = estimates[t.folder]
+        table.add_row(
+            t.trial_id,
+            t.arm,
+            t.pool,
+            str(t.n_examples),
+            str(t.seed),
+            t.folder,
+            _count(e.train_tokens, "~"),
+            _count(e.judge_calls),
+        )
     out.print(table)
+    tokens = _total([e.train_tokens for e in estimates.values()])
+    calls = _total([e.judge_calls for e in estimates.values()])
+    out.print(
+        f"total: train tokens {_count(tokens, '~')} (about 4 characters per token), "
+        f"judge calls {_count(calls)}"
+    )
+    for warning in data_warnings(config):
+        err.print(f"warning: {warning}", markup=False, highlight=False)
 
 
 def _report(outcome: SweepOutcome) -> None:
@@ -125,6 +163,31 @@ def ui(results_dir: Annotated[Path, typer.Argument()] = Path("results"), port: i
     from ablate.sweep import open_ui
 
     open_ui(results_dir, port)
+
+
+data_app = typer.Typer(no_args_is_help=True, help="Build and inspect training-data pools.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("prepare")
+def data_prepare(
+    config: Path, overrides: Overrides = None, results_dir: ResultsDir = Path("results")
+) -> None:
+    """Build every pool an experiment or sweep file defines (cached: built once)."""
+    from ablate.data.commands import prepare_pools_of
+
+    table = Table("pool", "source", "records", "folder (ablate data inspect FOLDER)")
+    for pool in prepare_pools_of(config, overrides or [], results_dir):
+        table.add_row(pool.name, pool.source, str(pool.records), str(pool.folder))
+    out.print(table)
+
+
+@data_app.command("inspect")
+def data_inspect(pool: Path) -> None:
+    """Print a prepared pool's manifest: rules, groups, lengths, duplicates, diversity."""
+    from ablate.data.commands import inspect_pool
+
+    out.print(inspect_pool(pool), markup=False, highlight=False)
 
 
 @app.command("build-tiny-model")

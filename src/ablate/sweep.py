@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ablate.config.load import config_to_dict, load_config
 from ablate.config.schema import Config
-from ablate.data.checks import check_pools, check_prepared_sizes, used_pools
+from ablate.data.checks import check_pools, check_prepared_sizes, require_data, used_pools
 from ablate.data.pools import fingerprints, prepare_pool
 from ablate.errors import UserError
 from ablate.ledger import (
@@ -140,6 +140,7 @@ def run_config(config: Config, results_dir: Path, address: str | None) -> SweepO
     from filelock import FileLock, Timeout
 
     trials = plan_sweep(config)
+    require_data(config)
     check_models(config)
     tracker, uri = _open_tracker(config, results_dir)
     sweep_dir = (results_dir / config.name).resolve()

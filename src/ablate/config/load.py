@@ -127,10 +127,14 @@ def load_sources(sweep_path: Path, overrides: list[str]) -> list[tuple[str, dict
     return sources
 
 
-def load_config(sweep_path: str | Path, overrides: list[str] | None = None) -> Config:
+def load_config(
+    sweep_path: str | Path, overrides: list[str] | None = None, require_sweep: bool = True
+) -> Config:
+    """The validated config. require_sweep=False also accepts an experiment file (no name, no
+    sweep section), for commands that only need its pools (`ablate data prepare`)."""
     sweep_path = Path(sweep_path)
     problems: list[str] = []
-    valid: list[dict[str, Any]] = []
+    valid: list[dict[str, Any]] = [] if require_sweep else [{"name": sweep_path.stem}]
     for label, data in load_sources(sweep_path, overrides or []):
         source_problems, source_valid = checked_leaves(label, data)
         problems += source_problems
@@ -141,7 +145,7 @@ def load_config(sweep_path: str | Path, overrides: list[str] | None = None) -> C
     problems += [f"{key}: required, but no file sets it" for key in missing]
     if not missing:
         config: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
-        problems += semantic_problems(config)
+        problems += semantic_problems(config, require_sweep)
     if problems:
         raise ConfigError(str(sweep_path), problems)
     return config

@@ -29,14 +29,38 @@ def _positive(path: str, value: float) -> list[str]:
 
 # source -> what its `path` must be ("file" or "folder"); hf reads `dataset` instead.
 PATH_KINDS = {"jsonl": "file", "wikihow": "file", "lima": "file", "stackexchange": "folder"}
+# Downloads a user fetches separately (dumps, exports): a config may name them before they
+# exist, so `validate` and `plan` warn and `run` / `data prepare` stop before any trial.
+EXTERNAL_SOURCES = ("stackexchange", "wikihow", "lima")
+
+
+def _missing_data(path: str, pool: PoolConfig) -> str | None:
+    kind = PATH_KINDS[pool.source]
+    exists = Path(pool.path or "").is_file() if kind == "file" else Path(pool.path or "").is_dir()
+    return None if exists else f"{path}.path: no such {kind} {pool.path}"
 
 
 def _path_problems(path: str, pool: PoolConfig) -> list[str]:
-    kind = PATH_KINDS[pool.source]
     if not pool.path:
-        return [f"{path}.path: a {pool.source} pool needs the path of its {kind}"]
-    exists = Path(pool.path).is_file() if kind == "file" else Path(pool.path).is_dir()
-    return [] if exists else [f"{path}.path: no such {kind} {pool.path}"]
+        return [
+            f"{path}.path: a {pool.source} pool needs the path of its {PATH_KINDS[pool.source]}"
+        ]
+    missing = _missing_data(path, pool)
+    return [missing] if missing and pool.source not in EXTERNAL_SOURCES else []
+
+
+def data_warnings(config: Config) -> list[str]:
+    """External data a config names that is not there yet (fine to validate, not to run)."""
+    pools = [(f"pools.{name}", pool) for name, pool in config.pools.items()]
+    pools.append(("evaluation.prompts", config.evaluation.prompts))
+    warnings = []
+    for path, pool in pools:
+        if pool.source in EXTERNAL_SOURCES and pool.path:
+            missing = _missing_data(path, pool)
+            warnings += (
+                [f"{missing}: fetch the data before running (see README, Data)"] if missing else []
+            )
+    return warnings
 
 
 def _sampling_problems(path: str, pool: PoolConfig) -> list[str]:
@@ -141,12 +165,12 @@ def runtime_problems(config: Config) -> list[str]:
     return problems
 
 
-def semantic_problems(config: Config) -> list[str]:
+def semantic_problems(config: Config, require_sweep: bool = True) -> list[str]:
     problems = [
         p for name, pool in config.pools.items() for p in pool_problems(f"pools.{name}", pool)
     ]
     problems += pool_problems("evaluation.prompts", config.evaluation.prompts)
-    problems += sweep_problems(config)
+    problems += sweep_problems(config) if require_sweep else []
     problems += training_problems(config)
     problems += generation_judge_problems(config)
     problems += runtime_problems(config)

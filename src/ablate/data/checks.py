@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ablate.config.schema import Config
+from ablate.config.validate import data_warnings
 from ablate.data.pools import read_manifest
 from ablate.data.sources import DIRECT_SOURCES, evaluation_records, training_records
 from ablate.errors import UserError
@@ -23,17 +24,31 @@ def _check_size(name: str, records: int, largest: int) -> None:
         )
 
 
+def evaluation_prompt_count(config: Config) -> int | None:
+    """How many evaluation prompts a trial samples; None when their file is not there yet."""
+    if data_warnings(config) and any(w.startswith("evaluation.") for w in data_warnings(config)):
+        return None
+    return len(evaluation_records(config.evaluation.prompts, config.evaluation.max_prompts))
+
+
 def check_pools(config: Config) -> None:
     """Direct pools parse, have responses and can fill the largest size; prompts exist."""
     largest = max(config.sweep.sizes, default=0)
     for name in used_pools(config):
         if config.pools[name].source in DIRECT_SOURCES:
             _check_size(name, len(training_records(config.pools[name])), largest)
-    prompts = evaluation_records(config.evaluation.prompts, config.evaluation.max_prompts)
-    if len(prompts) < 2:
+    prompts = evaluation_prompt_count(config)
+    if prompts is not None and prompts < 2:
         raise UserError(
-            f"evaluation.prompts: {len(prompts)} prompt(s); the score's interval needs at least 2."
+            f"evaluation.prompts: {prompts} prompt(s); the score's interval needs at least 2."
         )
+
+
+def require_data(config: Config) -> None:
+    """Before preparing pools or running trials: every external file must be there."""
+    warnings = data_warnings(config)
+    if warnings:
+        raise UserError("data missing: " + "; ".join(warnings))
 
 
 def check_prepared_sizes(config: Config, pool_dirs: dict[str, Path]) -> None:

@@ -65,11 +65,24 @@ def provenance(pool: PoolConfig) -> list[dict[str, Any]]:
         raise UserError(f"{location}: cannot read the pool's source files ({exc}).") from None
 
 
+# The settings that change each source's records; the others do not touch its key.
+# Paths are left out on purpose: where the files sit does not matter, their content does.
+RELEVANT_SETTINGS = {
+    "synthetic": ("size", "seed"),
+    "jsonl": ("prompt_field", "response_field"),
+    "stackexchange": ("size", "seed", "filters", "sampling", "prompt_from"),
+    "wikihow": ("size", "seed", "title_field", "text_field", "category_field"),
+    "lima": (),
+    "hf": ("dataset", "split", "prompt_field", "response_field"),
+}
+
+
 def pool_settings(pool: PoolConfig) -> dict[str, Any]:
-    settings = asdict(pool)
-    settings.pop("path")  # where the files sit does not change the pool; their content does
+    values = asdict(pool)
+    settings = {"source": pool.source}
+    settings |= {k: values[k] for k in RELEVANT_SETTINGS.get(pool.source, tuple(values))}
     if pool.dataset and Path(pool.dataset).exists():
-        settings.pop("dataset")
+        settings.pop("dataset", None)  # a local folder: provenance covers its content
     return settings
 
 

@@ -1,0 +1,63 @@
+"""What a sweep will cost, before it runs: training tokens and judge calls per trial.
+
+Tokens are estimated from characters (about 4 per token for English with the usual BPE
+tokenizers): the plan table says "~" so nobody mistakes it for a count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ablate.config.schema import Config
+from ablate.plan import Trial
+
+CHARS_PER_TOKEN = 4.0
+
+
+@dataclass(frozen=True)
+class TrialEstimate:
+    train_tokens: int | None  # tokens seen over all epochs; None when the pool is not known yet
+    judge_calls: int | None  # one per sampled response; None when the prompts are not there yet
+
+
+def training_tokens(n_examples: int, epochs: int, mean_chars: float | None) -> int | None:
+    if mean_chars is None:
+        return None
+    return round(n_examples * epochs * mean_chars / CHARS_PER_TOKEN)
+
+
+def mean_record_chars(config: Config, pool_name: str, results_dir: Path) -> float | None:
+    """Mean prompt + response characters: from a direct pool, or a prepared pool's manifest."""
+    from ablate.data.pools import pool_folder, read_manifest
+    from ablate.data.sources import DIRECT_SOURCES, training_records
+
+    pool = config.pools[pool_name]
+    if pool.source in DIRECT_SOURCES:
+        records = training_records(pool)
+        return sum(len(r["prompt"]) + len(r["response"]) for r in records) / max(1, len(records))
+    folder = pool_folder((results_dir / "pools").resolve(), pool)
+    if not folder.is_dir():
+        return None
+    stats = read_manifest(folder)["stats"]
+    if stats["prompt_chars"]["mean"] is None:
+        return None
+    return float(stats["prompt_chars"]["mean"] + stats["response_chars"]["mean"])
+
+
+def estimate_trials(
+    config: Config, trials: list[Trial], results_dir: Path
+) -> dict[str, TrialEstimate]:
+    from ablate.data.checks import evaluation_prompt_count
+
+    prompts = evaluation_prompt_count(config)
+    calls = None if prompts is None else prompts * config.generation.samples_per_prompt
+    chars = {
+        name: mean_record_chars(config, name, results_dir) for name in {t.pool for t in trials}
+    }
+    return {
+        t.folder: TrialEstimate(
+            training_tokens(t.n_examples, config.training.epochs, chars[t.pool]), calls
+        )
+        for t in trials
+    }
