@@ -51,14 +51,17 @@ def _path_problems(path: str, pool: PoolConfig) -> list[str]:
 
 def data_warnings(config: Config) -> list[str]:
     """External data a config names that is not there yet (fine to validate, not to run)."""
-    pools = [(f"pools.{name}", pool) for name, pool in config.pools.items()]
+    used = {arm.pool for arm in config.sweep.arms.values()} or set(config.pools)
+    pools = [(f"pools.{name}", pool) for name, pool in config.pools.items() if name in used]
     pools.append(("evaluation.prompts", config.evaluation.prompts))
     warnings = []
     for path, pool in pools:
         if pool.source in EXTERNAL_SOURCES and pool.path:
             missing = _missing_data(path, pool)
             warnings += (
-                [f"{missing}: fetch the data before running (see README, Data)"] if missing else []
+                [f"{missing}: fetch the data before running (see data/README.md)"]
+                if missing
+                else []
             )
     return warnings
 
