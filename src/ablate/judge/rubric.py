@@ -1,21 +1,33 @@
-"""LIMA's six-level helpfulness rubric, in our own words (LIMA.md, "The judge").
+"""LIMA's grading rubrics, in our own words (LIMA.md, "The judge").
 
-The version is part of every judge key: editing the text invalidates cached judgments.
+A mode's version is part of every judge key: editing any text of that mode (the in-process
+rubric below or its chat template in templates.py) must bump it, which invalidates cached
+judgments and judge stages.
 """
 
 from __future__ import annotations
 
+GRADING_MODES = ("likert", "pairwise", "absolute")
+
 LIKERT_VERSION = 1
+PAIRWISE_VERSION = 1
+ABSOLUTE_VERSION = 1
 LIKERT_LEVELS = ("1", "2", "3", "4", "5", "6")
 
-LIKERT_RUBRIC = """You are grading how helpful an AI assistant's answer is to a user's question.
-Use this six-level scale:
-1: The answer is off-topic, irrelevant, or stops before saying anything useful.
+# Shared by the in-process rubric and the chat template, so both judges grade on one scale.
+LIKERT_SCALE = """1: The answer is off-topic, irrelevant, or stops before saying anything useful.
 2: The answer touches the question but gives only some of the information the user needs.
 3: The answer is relevant, clear and complete, but thin on detail.
 4: The answer is relevant and detailed, but repeats itself or wanders in places.
 5: The answer is relevant, detailed and insightful, but its organisation makes it hard to follow.
-6: The answer is relevant, complete, insightful and well organised (headings, lists, steps).
+6: The answer is relevant, complete, insightful and well organised (headings, lists, steps)."""
+
+LIKERT_RUBRIC = (
+    """You are grading how helpful an AI assistant's answer is to a user's question.
+Use this six-level scale:
+"""
+    + LIKERT_SCALE
+    + """
 
 [Question]
 {question}
@@ -25,6 +37,7 @@ Use this six-level scale:
 
 Think about which level fits best, then give only the level number.
 Level:"""
+)
 
 
 def render_likert(question: str, answer: str) -> str:
@@ -33,4 +46,8 @@ def render_likert(question: str, answer: str) -> str:
 
 def rubric_version(mode: str) -> int:
     """The version of a grading mode's rubric text; part of the judge stage key."""
-    return {"likert": LIKERT_VERSION}[mode]
+    return {
+        "likert": LIKERT_VERSION,
+        "pairwise": PAIRWISE_VERSION,
+        "absolute": ABSOLUTE_VERSION,
+    }[mode]

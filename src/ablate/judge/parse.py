@@ -1,0 +1,180 @@
+"""Reading a verdict out of a chat judge's reply, honestly (principle 6).
+
+The judge reasons first and prints its verdict on the last line, so only the last line that
+has any letters or digits is read: numbers and grades mentioned while reasoning never count,
+and a reply cut off mid-reasoning has no verdict. No verdict is never a low score: it is a
+Verdict with value None and a reason, and the raw reply is kept by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ablate.judge.rubric import LIKERT_LEVELS
+
+# Recorded with every judgment: a change of these rules is visible in the results.
+PARSER_VERSION = 1
+
+EMPTY_REPLY = "empty reply"
+NO_VERDICT = "no verdict found"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    value: str | None  # likert "1".."6"; pairwise "A" | "B" | "tie"; absolute grade
+    reason: str | None  # why there is no value (None when parsed)
+
+
+def parse_verdict(mode: str, text: str) -> Verdict:
+    parsers = {"likert": _likert, "pairwise": _pairwise, "absolute": _absolute}
+    if mode not in parsers:
+        raise ValueError(f"no verdict parser for judge mode {mode!r}")
+    line = _final_line(text)
+    if line is None:
+        return Verdict(None, EMPTY_REPLY)
+    value = parsers[mode](line)
+    if value is None:
+        return Verdict(None, _why_not(mode, line))
+    return Verdict(value, None)
+
+
+# Markdown emphasis, headings, quotes, brackets ("[[A]]", "**5**") and short tags
+# ("<answer>5</answer>") decorate a verdict without changing it.
+_TAG = re.compile(r"</?[A-Za-z][\w-]{0,30}>")
+_DECORATION = str.maketrans("", "", '*_`#[]()"')
+
+
+def _final_line(text: str) -> str | None:
+    """The last line with a letter or digit, undecorated and lower-cased."""
+    for raw in reversed(text.splitlines()):
+        line = " ".join(_TAG.sub(" ", raw).translate(_DECORATION).split())
+        line = line.lstrip("->•+ ").lower()  # list bullets and quote marks
+        if any(ch.isalnum() for ch in line):
+            return line
+    return None
+
+
+_LIKERT = re.compile(
+    r"(?:.*?\b(?:level|score|rating|grade|verdict|answer|rate it|give it|deserves)"
+    r"\s*(?:is|of|as|=|:|-)?\s*(?:(?:an?|level)\s+)?)?"
+    r"(?P<level>\d+)(?:\s*(?:/|out of)\s*6)?\W*"
+)
+
+
+def _likert(line: str) -> str | None:
+    match = _LIKERT.fullmatch(line)
+    # "7" or "10" is a number on the final line but not a level: no verdict, not a clamp.
+    if match and match["level"] in LIKERT_LEVELS:
+        return match["level"]
+    return None
+
+
+_WHO = r"(?:(?:response|answer|assistant|output|model)\s+)?"
+_BETTER = r"(?:is\s+)?(?:(?:significantly|much|clearly|substantially)\s+)?(?:better|wins)"
+_WINNER = re.compile(
+    rf"(?:the\s+)?(?:(?:better|winning|preferred)\s+(?:response|answer)\s+is\s+)?"
+    rf"{_WHO}(?P<who>[ab])(?:\s+{_BETTER}(?:\s+than\s+{_WHO}[ab])?)?"
+)
+_ORDERED = re.compile(r"(?P<first>[ab])\s*>>?\s*(?P<second>[ab])")
+_TIE = re.compile(
+    r"tie|draw|it'?s a tie|a\s*=\s*b|equal|equally good|the same|"
+    r"neither(?:\s+(?:response|answer|one))?(?:\s+is\s+(?:significantly\s+)?better)?|"
+    r"both(?:\s+(?:responses|answers))?(?:\s+are)?\s+(?:equally\s+(?:good|helpful|bad)|"
+    r"equal|about\s+equal|the\s+same|about\s+the\s+same|comparable)|"
+    r"no\s+(?:significant\s+)?difference"
+)
+_PREAMBLE = re.compile(
+    r"(?:therefore|thus|so|hence|overall|finally|in conclusion|in summary|final answer)\b[,\s]*"
+)
+
+
+def _verdict_phrase(line: str) -> str:
+    """The words after a label ("Final verdict: A") or a lead-in ("Therefore, A")."""
+    phrase = line.rsplit(":", 1)[-1].strip()
+    lead_in = _PREAMBLE.match(phrase)
+    # Trailing punctuation or an emoji ("Pass ✅") does not change the verdict.
+    return re.sub(r"[^\w']+$", "", phrase[lead_in.end() if lead_in else 0 :])
+
+
+def _pairwise(line: str) -> str | None:
+    phrase = _verdict_phrase(line)
+    if _TIE.fullmatch(phrase):
+        return "tie"
+    ordered = _ORDERED.fullmatch(phrase)
+    if ordered and ordered["first"] != ordered["second"]:
+        return ordered["first"].upper()
+    winner = _WINNER.fullmatch(phrase)
+    return winner["who"].upper() if winner else None
+
+
+_GRADE = re.compile(
+    r"(?:(?:the\s+)?(?:response|answer|grade)\s+(?:is|gets|earns)\s+(?:an?\s+)?)?"
+    r"(?P<grade>excellent|pass|fail)(?:ed|es|s)?"
+)
+
+
+def _absolute(line: str) -> str | None:
+    match = _GRADE.fullmatch(_verdict_phrase(line))
+    return match["grade"] if match else None
+
+
+def _why_not(mode: str, line: str) -> str:
+    # A level outside 1-6 is worth naming: it usually means the judge used another scale.
+    if mode == "likert":
+        match = _LIKERT.fullmatch(line)
+        if match:
+            return f"{NO_VERDICT} ({match['level']} is not a level 1-6)"
+    return NO_VERDICT
+
+
+def likert_from_logprobs(logprobs: list[dict[str, Any]] | None) -> dict[str, float] | None:
+    """The judge's distribution over the six levels where it wrote its (last) level.
+
+    `logprobs` is the OpenAI chat `logprobs.content` list. Levels missing from that
+    position's top_logprobs get 0; None when no position holds a level.
+    """
+    if not logprobs:
+        return None
+    for i in range(len(logprobs) - 1, -1, -1):
+        level = _token_level(logprobs[i].get("token"))
+        if level and _standalone(logprobs, i):
+            return _level_distribution(logprobs[i], level)
+    return None
+
+
+def _token_level(token: Any) -> str | None:
+    if not isinstance(token, str):
+        return None
+    stripped = token.strip().strip("*_`#[]().:")
+    return stripped if stripped in LIKERT_LEVELS else None
+
+
+def _standalone(content: list[dict[str, Any]], i: int) -> bool:
+    """Whether the level token at i is a whole number and not a scale's denominator."""
+    token = str(content[i].get("token", ""))
+    before = "".join(str(c.get("token", "")) for c in content[max(0, i - 3) : i])
+    after = "".join(str(c.get("token", "")) for c in content[i + 1 : i + 3])
+    if re.search(r"(?:/|\bout of)\s*$", before, re.IGNORECASE):
+        return False  # the 6 of "5/6" or "5 out of 6"
+    if not token[:1].isspace() and re.search(r"\d\.?$", before):
+        return False  # the tail of "10" or "3.5"
+    return not re.match(r"\.?\d", after)  # the head of "10" or "3.5"
+
+
+def _level_distribution(entry: dict[str, Any], sampled: str) -> dict[str, float]:
+    mass = dict.fromkeys(LIKERT_LEVELS, 0.0)
+    # " 5" and "5" are different tokens with the same meaning: their probabilities add up.
+    for alternative in entry.get("top_logprobs") or []:
+        level = _token_level(alternative.get("token"))
+        if level:
+            mass[level] += math.exp(alternative["logprob"])
+    if mass[sampled] == 0.0 and entry.get("logprob") is not None:
+        mass[sampled] = math.exp(entry["logprob"])  # top_logprobs missing or not requested
+    total = sum(mass.values())
+    if total <= 0.0:
+        # Every probability underflowed: all we know is the level the judge wrote.
+        return {level: float(level == sampled) for level in LIKERT_LEVELS}
+    return {level: p / total for level, p in mass.items()}

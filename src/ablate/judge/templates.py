@@ -1,0 +1,211 @@
+"""Chat prompts for an API judge, one per grading mode, and user-supplied replacements.
+
+A template's version is part of the judge cache key: a user who edits the text of their
+template file must change its declared version, or old cached replies would be reused.
+The built-in versions follow rubric.py's per-mode versions, so one bump invalidates both
+the in-process rubric and the chat template of a mode.
+"""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ablate.errors import UserError
+from ablate.judge.rubric import GRADING_MODES, LIKERT_SCALE, rubric_version
+from ablate.registry import suggest
+
+# The named fields each mode's user text must use (and the only ones it may use).
+MODE_FIELDS: dict[str, tuple[str, ...]] = {
+    "likert": ("question", "answer"),
+    "pairwise": ("question", "answer_a", "answer_b"),
+    "absolute": ("question", "answer"),
+}
+TEMPLATE_KEYS = ("mode", "version", "system", "user")
+
+
+@dataclass(frozen=True)
+class JudgeTemplate:
+    mode: str  # likert | pairwise | absolute
+    version: str  # part of the cache key
+    system: str | None  # sent as is (no fields): braces need no escaping there
+    user: str  # str.format-style with named fields
+
+    def render(self, **fields: str) -> list[dict[str, str]]:
+        """Chat messages; fields the text does not use are ignored."""
+        missing = [name for name in template_fields(self.user) if name not in fields]
+        if missing:
+            raise ValueError(f"judge template {self.version!r} needs field(s) {', '.join(missing)}")
+        messages = [{"role": "system", "content": self.system}] if self.system else []
+        messages.append({"role": "user", "content": self.user.format(**fields)})
+        return messages
+
+
+def template_fields(text: str) -> list[str]:
+    """The field names a str.format text uses, in order of first use."""
+    names: list[str] = []
+    for _, name, _, _ in string.Formatter().parse(text):
+        if name is not None and name not in names:
+            names.append(name)
+    return names
+
+
+_SYSTEM = "You are a careful, impartial grader of answers written by AI assistants."
+
+_LIKERT_USER = (
+    """Grade how helpful the assistant's answer is to the user's question, on this \
+six-level scale:
+"""
+    + LIKERT_SCALE
+    + """
+
+[Question]
+{question}
+
+[Answer]
+{answer}
+
+Reason step by step about which level fits best. Then, on the last line of your reply, \
+print only the level number (1 to 6) and nothing else."""
+)
+
+_PAIRWISE_USER = """Two AI assistants answered the same user prompt. Decide whether one \
+response is significantly more helpful than the other.
+
+Weigh whether each response does what the user asked, is correct and complete, and is clear \
+and well organised. Do not let the order of the responses, their length or their labels sway \
+you.
+
+[Prompt]
+{question}
+
+[Response A]
+{answer_a}
+
+[Response B]
+{answer_b}
+
+Reason step by step. Then, on the last line of your reply, print only one of these words \
+and nothing else:
+A (Response A is significantly better)
+B (Response B is significantly better)
+tie (neither is significantly better)"""
+
+_ABSOLUTE_USER = """Grade an AI assistant's response to a user's prompt with one of three \
+grades:
+Excellent: the response fully meets the user's needs and could hardly be improved.
+Pass: the response meets the user's needs, with flaws that do not defeat its purpose.
+Fail: the response does not meet the user's needs: it is wrong, off-topic, incomplete, or \
+unsafe to follow.
+
+[Prompt]
+{question}
+
+[Response]
+{answer}
+
+Reason step by step about which grade fits. Then, on the last line of your reply, print \
+only the grade (Excellent, Pass or Fail) and nothing else."""
+
+BUILTIN_TEMPLATES: dict[str, JudgeTemplate] = {
+    mode: JudgeTemplate(mode, f"{mode}-v{rubric_version(mode)}", _SYSTEM, user)
+    for mode, user in (
+        ("likert", _LIKERT_USER),
+        ("pairwise", _PAIRWISE_USER),
+        ("absolute", _ABSOLUTE_USER),
+    )
+}
+
+
+def load_template(path: Path, mode: str) -> JudgeTemplate:
+    """A user's template file (YAML, or TOML by its .toml suffix) for grading `mode`."""
+    path = Path(path)
+    if mode not in GRADING_MODES:
+        raise UserError(
+            f"{path}: unknown judge mode '{mode}' (known: {', '.join(GRADING_MODES)})."
+            f"{suggest(mode, list(GRADING_MODES))}"
+        )
+    data = _read_mapping(path)
+    unknown = sorted(set(data) - set(TEMPLATE_KEYS))
+    if unknown:
+        raise UserError(
+            f"{path}: unknown key '{unknown[0]}' (allowed: {', '.join(TEMPLATE_KEYS)})."
+            f"{suggest(unknown[0], list(TEMPLATE_KEYS))}"
+        )
+    _check_mode(path, data.get("mode"), mode)
+    system = data.get("system")
+    if system is not None and not isinstance(system, str):
+        raise UserError(f"{path}: key 'system' must be text (or be left out).")
+    user = data.get("user")
+    if not isinstance(user, str) or not user.strip():
+        raise UserError(f"{path}: key 'user' must be the (non-empty) text of the user message.")
+    _check_fields(path, user, mode)
+    return JudgeTemplate(mode, _version(path, data.get("version")), system or None, user)
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"{path}: no such judge template file. Check judge.template.")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text; save the file as UTF-8.") from None
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        kind = "TOML" if path.suffix == ".toml" else "YAML"
+        raise UserError(f"{path}: not valid {kind}: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping with keys {', '.join(TEMPLATE_KEYS)}.")
+    return data
+
+
+def _check_mode(path: Path, declared: Any, mode: str) -> None:
+    # Required so that a pairwise template can never silently grade a likert run.
+    if declared is None:
+        raise UserError(f"{path}: key 'mode' is missing; add 'mode: {mode}'.")
+    if declared != mode:
+        raise UserError(
+            f"{path}: key 'mode' is {declared!r} but the judge grades in mode '{mode}'; "
+            "use a template written for this mode."
+        )
+
+
+def _version(path: Path, version: Any) -> str:
+    # The version is what invalidates cached replies when the text changes, so no default.
+    if version is None:
+        raise UserError(
+            f"{path}: key 'version' is missing; declare one (e.g. 'version: my-{path.stem}-1') "
+            "and change it whenever you edit the text, so cached judge replies are not reused."
+        )
+    if isinstance(version, bool) or not isinstance(version, str | int) or not str(version):
+        raise UserError(f"{path}: key 'version' must be a non-empty string or integer.")
+    return str(version)
+
+
+def _check_fields(path: Path, user: str, mode: str) -> None:
+    try:
+        used = template_fields(user)
+    except ValueError as exc:
+        raise UserError(
+            f"{path}: key 'user' is not a valid format text ({exc}); write literal braces "
+            "as '{{' and '}}'."
+        ) from None
+    needed = MODE_FIELDS[mode]
+    for name in used:
+        if name not in needed:
+            raise UserError(
+                f"{path}: key 'user' uses unknown field '{{{name}}}'; mode '{mode}' offers "
+                f"{', '.join('{' + n + '}' for n in needed)} (write literal braces as "
+                "'{{' and '}}')."
+            )
+    missing = [name for name in needed if name not in used]
+    if missing:
+        raise UserError(
+            f"{path}: key 'user' must use field(s) {', '.join('{' + n + '}' for n in missing)} "
+            f"for mode '{mode}'."
+        )
