@@ -1,0 +1,354 @@
+"""An async client for any OpenAI-compatible chat completions endpoint (OpenAI, vLLM, llama.cpp).
+
+One `ChatClient` per endpoint and per event loop: it owns httpx.AsyncClient pools of at most
+16 connections each (see _POOL_SIZE), as many connections in all as the concurrency limit, so
+no admitted call ever waits for a socket.
+
+Retry policy (exponential backoff with full jitter, tenacity):
+- retried: connection errors, timeouts (the whole call has a `timeout_s` deadline, so a hung
+  or trickling server cannot stall it), HTTP 408, 409, 429, 500-599, and a 200 whose body is not
+  JSON or has no `choices` ("malformed response");
+- not retried: every other status (400, 401, 403, 404, 422, ...): the request itself is wrong
+  and sending it again is paying twice for the same answer;
+- the wait before retry n is uniform(0, min(backoff_max_s, backoff_initial_s * 2**(n-1)));
+  a Retry-After header (seconds or HTTP-date) raises it to max(that, Retry-After), and the
+  result is capped at backoff_max_s. The cap wins over Retry-After on purpose: a server that
+  asks for minutes would otherwise stall a whole sweep silently; an early retry costs at most
+  one more 429 (and one retry of the budget). Raise backoff_max_s to honour longer waits.
+- the requests-per-minute limit is a leaky bucket of capacity 1 (one call every 60/rpm s),
+  so calls are spaced evenly instead of bursting rpm calls at the start of each minute; every
+  attempt, retries included, takes a slot because the server counts them all.
+
+The API key is read from the environment variable *named* in the settings and goes only into
+the Authorization header: it is scrubbed from server error messages and reply bodies (a server
+may echo it) and never appears in exceptions, reprs or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+
+from ablate.errors import UserError
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429})  # plus every 5xx
+_MIN_SCRUB_LEN = 8  # scrubbing a 1-character "key" would mangle every reply
+# httpcore 1.0.x does O(connections^2) bookkeeping per request in its pool (encode/httpcore
+# #1035, encode/httpx#3215): at 64 connections in one pool the client burns its CPU there and
+# reaches a fifth of the throughput the server allows. Pools of 16 keep that cost flat.
+_POOL_SIZE = 16
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    base_url: str  # e.g. "http://127.0.0.1:8000/v1"
+    model: str
+    api_key_env: str | None  # NAME of the environment variable holding the key (never the key)
+    max_concurrency: int = 16
+    requests_per_minute: float | None = None
+    timeout_s: float = 60.0  # per call (connect + read)
+    max_retries: int = 5
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        problems = _settings_problems(self)
+        if problems:
+            raise UserError(f"judge endpoint {self.base_url!r}: " + "; ".join(problems))
+
+
+def _settings_problems(s: EndpointSettings) -> list[str]:
+    problems = []
+    if not s.base_url.startswith(("http://", "https://")):
+        problems.append("base_url must start with http:// or https:// (e.g. http://host:8000/v1)")
+    if s.max_concurrency < 1:
+        problems.append(f"max_concurrency must be >= 1, got {s.max_concurrency}")
+    if s.requests_per_minute is not None and s.requests_per_minute <= 0:
+        problems.append(f"requests_per_minute must be > 0 or null, got {s.requests_per_minute}")
+    if s.timeout_s <= 0:
+        problems.append(f"timeout_s must be > 0, got {s.timeout_s}")
+    if s.max_retries < 0:
+        problems.append(f"max_retries must be >= 0, got {s.max_retries}")
+    if s.backoff_initial_s < 0 or s.backoff_max_s < 0:
+        problems.append("backoff_initial_s and backoff_max_s must be >= 0")
+    return problems
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    text: str  # choices[0].message.content ("" if null)
+    finish_reason: str | None
+    logprobs: list[dict[str, Any]] | None  # choices[0].logprobs.content as returned, or None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    model: str | None  # the "model" the server reports
+    retries: int  # how many retries this call needed
+    raw: dict[str, Any]  # the parsed JSON body
+
+
+class JudgeCallError(Exception):
+    """The call failed for good: a non-retryable status, or retries exhausted."""
+
+    def __init__(self, reason: str, retries: int, status: int | None) -> None:
+        # All three go to Exception.args so the error pickles (it may cross Ray processes).
+        super().__init__(reason, retries, status)
+        self.reason = reason
+        self.retries = retries
+        self.status = status
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class _RetryableError(Exception):
+    """One failed attempt worth retrying; `retry_after_s` is the server's Retry-After."""
+
+    def __init__(self, reason: str, status: int | None, retry_after_s: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), None if absent."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # unparseable: fall back to our own backoff
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # HTTP-dates are GMT by definition
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _pool_sizes(connections: int) -> list[int]:
+    """Split `connections` into pools of at most _POOL_SIZE: 40 -> [16, 16, 8]."""
+    return [min(_POOL_SIZE, connections - start) for start in range(0, connections, _POOL_SIZE)]
+
+
+def _read_key(settings: EndpointSettings) -> str | None:
+    if settings.api_key_env is None:
+        return None
+    key = os.environ.get(settings.api_key_env, "")
+    if not key:
+        name = settings.api_key_env
+        raise UserError(
+            f"judge endpoint {settings.base_url}: the environment variable {name} (setting "
+            f"api_key_env) is not set or empty; export {name}=<your API key>, or set "
+            "api_key_env to null for an endpoint that needs no key"
+        )
+    return key
+
+
+class ChatClient:
+    def __init__(self, settings: EndpointSettings) -> None:
+        self.settings = settings
+        self._key = _read_key(settings)
+        self._url = settings.base_url.rstrip("/") + "/chat/completions"
+        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        n = settings.max_concurrency
+        # Pools of at most _POOL_SIZE connections, together as many as the semaphore admits,
+        # so an admitted call never queues for a connection (see _POOL_SIZE for why several).
+        self._pools = [
+            httpx.AsyncClient(
+                headers=headers,
+                timeout=httpx.Timeout(settings.timeout_s),
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+            )
+            for size in _pool_sizes(n)
+        ]
+        self._pool_free = _pool_sizes(n)  # idle connections left per pool
+        self._slots = asyncio.Semaphore(n)
+        rpm = settings.requests_per_minute
+        self._limiter = AsyncLimiter(1, 60.0 / rpm) if rpm else None
+
+    def __repr__(self) -> str:
+        return f"ChatClient(url={self._url!r}, model={self.settings.model!r})"
+
+    async def __aenter__(self) -> ChatClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
+
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        temperature: float,
+        max_tokens: int,
+        logprobs: int | None = None,
+    ) -> ChatReply:
+        """One chat completion, retried per the module's policy; JudgeCallError if it fails."""
+        payload: dict[str, Any] = {
+            "model": self.settings.model,
+            "messages": messages,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+        }
+        if logprobs is not None:
+            payload["logprobs"] = True
+            payload["top_logprobs"] = logprobs
+        body, retries = await self._with_retries(payload)
+        return _to_reply(body, retries)
+
+    async def _with_retries(self, payload: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """The reply body and the retries it took; JudgeCallError once retrying is pointless."""
+        retries = 0
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.max_retries + 1),
+            wait=self._wait_s,
+            retry=retry_if_exception_type(_RetryableError),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    retries = attempt.retry_state.attempt_number - 1
+                    return await self._attempt(payload, retries), retries
+        except _RetryableError as exc:
+            reason = f"{self._url}: gave up after {retries} retries; last error: {exc.reason}"
+            raise JudgeCallError(reason, retries, exc.status) from exc
+        raise AssertionError("tenacity neither returned nor raised")  # unreachable
+
+    def _wait_s(self, state: RetryCallState) -> float:
+        s = self.settings
+        # Full jitter (AWS architecture blog): spreads retries of many callers hit by one 429.
+        ceiling = min(s.backoff_max_s, s.backoff_initial_s * 2 ** (state.attempt_number - 1))
+        wait = random.uniform(0.0, ceiling)
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _RetryableError) and exc.retry_after_s is not None:
+            wait = max(wait, exc.retry_after_s)
+        return min(wait, s.backoff_max_s)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        reason = exc.reason if isinstance(exc, _RetryableError) else repr(exc)
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.info(
+            "judge call to %s failed (%s); retry %d of %d in %.2fs",
+            self._url, reason, state.attempt_number, self.settings.max_retries, wait,
+        )
+
+    async def _attempt(self, payload: dict[str, Any], retries: int) -> dict[str, Any]:
+        """One HTTP round trip, holding a concurrency slot (not while backing off)."""
+        async with self._slots:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            # The pool with most free connections has one: the semaphore admits no more calls
+            # than all pools hold together (pools differ in size, so not the least loaded).
+            index = max(range(len(self._pools)), key=self._pool_free.__getitem__)
+            self._pool_free[index] -= 1
+            try:
+                # A total deadline: httpx's own timeouts are per phase / per read chunk.
+                async with asyncio.timeout(self.settings.timeout_s):
+                    response = await self._pools[index].post(self._url, json=payload)
+            except (TimeoutError, httpx.TimeoutException) as exc:
+                reason = f"timed out after {self.settings.timeout_s}s ({type(exc).__name__})"
+                raise _RetryableError(reason, None) from exc
+            except httpx.UnsupportedProtocol as exc:
+                raise JudgeCallError(f"{self._url}: {exc}", retries, None) from None
+            except httpx.TransportError as exc:
+                reason = f"connection error: {type(exc).__name__}: {exc}"
+                raise _RetryableError(reason, None) from exc
+            finally:
+                self._pool_free[index] += 1
+        return self._check(response, retries)
+
+    def _scrub(self, text: str) -> str:
+        if self._key and len(self._key) >= _MIN_SCRUB_LEN:
+            return text.replace(self._key, "***")
+        return text
+
+    def _check(self, response: httpx.Response, retries: int) -> dict[str, Any]:
+        """The parsed body of a good reply; raises the error the status calls for."""
+        status, text = response.status_code, self._scrub(response.text)
+        if status == 200:
+            return _parse_ok_body(text)
+        message = f"HTTP {status}: {_server_message(text)}"
+        if status in RETRYABLE_STATUSES or 500 <= status <= 599:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            raise _RetryableError(message, status, retry_after)
+        raise JudgeCallError(f"{self._url}: {message}{self._hint(status)}", retries, status)
+
+    def _hint(self, status: int) -> str:
+        """What the user should do about a non-retryable status (principle 7)."""
+        env = self.settings.api_key_env
+        if status in (401, 403) and env:
+            return f"; check the API key in the environment variable {env} (api_key_env)"
+        if status in (401, 403):
+            return "; the endpoint wants a key: set api_key_env to the NAME of a variable with it"
+        if status == 404:
+            return f"; check base_url (usually ends in /v1) and model {self.settings.model!r}"
+        return ""
+
+
+def _parse_ok_body(text: str) -> dict[str, Any]:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise _RetryableError(f"malformed response: not JSON: {text[:200]!r}", 200) from None
+    choices = body.get("choices") if isinstance(body, dict) else None
+    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+        raise _RetryableError(f"malformed response: no choices: {text[:200]!r}", 200)
+    if not isinstance(choices[0].get("message"), dict):
+        raise _RetryableError(f"malformed response: choices[0] has no message: {text[:200]!r}", 200)
+    return body
+
+
+def _server_message(text: str) -> str:
+    """The error message of OpenAI ({"error": {"message"}}), vLLM ({"message"}) or FastAPI."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text[:300] or "(empty body)"
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:300]
+        for value in (error, body.get("message"), body.get("detail")):
+            if value:
+                return str(value)[:300]
+    return text[:300]
+
+
+def _to_reply(body: dict[str, Any], retries: int) -> ChatReply:
+    choice = body["choices"][0]
+    usage = body.get("usage")
+    if not isinstance(usage, dict):
+        usage = {}  # llama.cpp and some proxies omit it
+    logprobs = choice.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    return ChatReply(
+        text=choice["message"].get("content") or "",
+        finish_reason=choice.get("finish_reason"),
+        logprobs=content if isinstance(content, list) else None,
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+        model=body.get("model"),
+        retries=retries,
+        raw=body,
+    )
