@@ -144,6 +144,15 @@ def resume(sweep_dir: Path, overrides: Overrides = None, address: Address = None
 
 
 @app.command()
+def judge(sweep_dir: Path, overrides: Overrides = None, address: Address = None) -> None:
+    """Judge a finished sweep's generations again with other judge.* settings (no retraining);
+    results sit beside the others under the judge's name."""
+    from ablate.sweep import rejudge_sweep
+
+    _report(rejudge_sweep(sweep_dir, overrides or [], address))
+
+
+@app.command()
 def status(sweep_dir: Path) -> None:
     """Show each trial's stage from the results folder (results/<sweep name>)."""
     from ablate.sweep import sweep_status

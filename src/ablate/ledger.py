@@ -24,6 +24,8 @@ from ablate.plan import STAGES, Trial
 DONE = "_done.json"
 FAILED = "_failed.json"
 TRIAL_FILE = "trial.json"
+JUDGED_STAGES = ("judge", "score")
+DEFAULT_JUDGE = "default"
 PLAN_FILE = "plan.json"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: os.umask can only be read by setting it
@@ -65,10 +67,14 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 class TrialLedger:
     """One trial's folder. Plain paths in, plain values out, so Ray workers can use it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, judge_name: str = DEFAULT_JUDGE) -> None:
         self.root = Path(root)
+        self.judge_name = judge_name
 
     def stage_dir(self, stage: str) -> Path:
+        # Judging and scoring are per judge, so another judge's results sit beside, not over.
+        if stage in JUDGED_STAGES:
+            return self.root / stage / self.judge_name
         return self.root / stage
 
     def done_marker(self, stage: str) -> dict[str, Any] | None:
@@ -103,6 +109,7 @@ class TrialLedger:
 
     def _swap_in(self, tmp: Path, final: Path) -> None:
         # os.replace cannot replace a non-empty folder: move the old one aside first.
+        final.parent.mkdir(parents=True, exist_ok=True)
         old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
         if final.exists():
             final.rename(old)
@@ -134,6 +141,7 @@ def write_trial_file(sweep_dir: Path, trial: Trial) -> None:
         "n_examples": trial.n_examples,
         "seed": trial.seed,
         "stage_keys": trial.stage_keys,
+        "judge_name": trial.judge_name,
     }
     atomic_write_json(trial_root(sweep_dir, trial) / TRIAL_FILE, spec)
 
@@ -154,7 +162,14 @@ def read_trials(sweep_dir: Path) -> list[Trial]:
     for folder in read_json(plan_path)["trials"]:
         spec = read_json(sweep_dir / "trials" / folder / TRIAL_FILE)
         trials.append(
-            Trial(spec["arm"], spec["pool"], spec["n_examples"], spec["seed"], spec["stage_keys"])
+            Trial(
+                spec["arm"],
+                spec["pool"],
+                spec["n_examples"],
+                spec["seed"],
+                spec["stage_keys"],
+                spec.get("judge_name", DEFAULT_JUDGE),
+            )
         )
     return trials
 

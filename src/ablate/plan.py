@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from ablate.chat import TEMPLATE_VERSION as CHAT_TEMPLATE_VERSION
 from ablate.config.schema import Config
+from ablate.judge.parse import PARSER_VERSION
 from ablate.judge.rubric import rubric_version
 from ablate.models.tiny import builtin_version
 
@@ -23,6 +25,20 @@ STAGES = ("select", "train", "generate", "judge", "score")
 # Bump when a stage's code changes its output, so old results are not reused.
 STAGE_VERSIONS = {"select": 1, "train": 1, "generate": 1, "judge": 1, "score": 1}
 KEY_LENGTH = 12
+# Judge settings that change how judging runs or is labelled, never a verdict.
+JUDGE_RUNTIME_SETTINGS = (
+    "name",
+    "batch_size",
+    "api_key_env",
+    "max_concurrency",
+    "requests_per_minute",
+    "timeout_s",
+    "max_retries",
+    "price_prompt_per_million",
+    "price_completion_per_million",
+    "template",
+    "reference_file",  # their content enters through judge_fingerprint
+)
 
 
 def stable_hash(value: Any) -> str:
@@ -37,6 +53,7 @@ class Trial:
     n_examples: int
     seed: int
     stage_keys: dict[str, str]
+    judge_name: str = "default"  # judge/<name>/ and score/<name>/ in the trial's folder
 
     @property
     def trial_id(self) -> str:
@@ -56,7 +73,12 @@ def _without(section: Any, *memory_only: str) -> dict[str, Any]:
 
 
 def stage_keys(
-    config: Config, pool_fingerprint: str, eval_fingerprint: str, n: int, seed: int
+    config: Config,
+    pool_fingerprint: str,
+    eval_fingerprint: str,
+    n: int,
+    seed: int,
+    judge_fingerprint: str = "",
 ) -> dict[str, str]:
     v = STAGE_VERSIONS
     keys = {"select": stable_hash([v["select"], pool_fingerprint, n, seed])}
@@ -69,24 +91,61 @@ def stage_keys(
     evaluation = [eval_fingerprint, config.evaluation.max_prompts]
     generation = asdict(config.generation)
     keys["generate"] = stable_hash([v["generate"], keys["train"], generation, evaluation])
-    judge = [_without(config.judge, "batch_size"), builtin_version(config.judge.model)]
-    code = [v["judge"], rubric_version(config.judge.mode)]
-    keys["judge"] = stable_hash([code, keys["generate"], judge])
-    score = [config.evaluation.confidence, config.evaluation.bootstrap_resamples]
-    keys["score"] = stable_hash([v["score"], keys["judge"], score])
+    keys |= judge_keys(config, keys["generate"], judge_fingerprint, None)
     return keys
 
 
+def judge_keys(
+    config: Config, generate_key: str, judge_fingerprint: str, reference_key: str | None
+) -> dict[str, str]:
+    """Judge and score keys; reference_key is the reference arm's generate key (pairwise)."""
+    v = STAGE_VERSIONS
+    judge = [_without(config.judge, *JUDGE_RUNTIME_SETTINGS), builtin_version(config.judge.model)]
+    code = [v["judge"], rubric_version(config.judge.mode), PARSER_VERSION]
+    judge_key = stable_hash([code, generate_key, judge, judge_fingerprint, reference_key])
+    prices = [config.judge.price_prompt_per_million, config.judge.price_completion_per_million]
+    score = [config.evaluation.confidence, config.evaluation.bootstrap_resamples, prices]
+    return {"judge": judge_key, "score": stable_hash([v["score"], judge_key, score])}
+
+
+def judge_name(config: Config) -> str:
+    """The judge's folder name: judge.name, else "<mode>-<model name>" (e.g. likert-tiny)."""
+    if config.judge.name:
+        return config.judge.name
+    model = config.judge.model.rstrip("/").split("/")[-1].split(":")[-1]
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-").lower() or "judge"
+    return f"{config.judge.mode}-{slug}"
+
+
 def plan_trials(
-    config: Config, pool_fingerprints: dict[str, str], eval_fingerprint: str
+    config: Config,
+    pool_fingerprints: dict[str, str],
+    eval_fingerprint: str,
+    judge_fingerprint: str = "",
 ) -> list[Trial]:
-    """One trial per (arm, size, seed), in that nesting order."""
+    """One trial per (arm, size, seed), in that nesting order.
+
+    judge_fingerprint: the content of the judge's template and reference files. A pairwise
+    judge against another arm also depends on that arm's generations at the same size and
+    seed, so their generate key enters the judge key."""
+    keys = {
+        (arm_name, n, seed): stage_keys(
+            config, pool_fingerprints[arm.pool], eval_fingerprint, n, seed, judge_fingerprint
+        )
+        for arm_name, arm in config.sweep.arms.items()
+        for n in config.sweep.sizes
+        for seed in config.sweep.seeds
+    }
+    reference = config.judge.reference_arm if config.judge.mode == "pairwise" else None
     trials = []
-    for arm_name, arm in config.sweep.arms.items():
-        for n in config.sweep.sizes:
-            for seed in config.sweep.seeds:
-                keys = stage_keys(config, pool_fingerprints[arm.pool], eval_fingerprint, n, seed)
-                trials.append(Trial(arm_name, arm.pool, n, seed, keys))
+    for (arm_name, n, seed), trial_keys in keys.items():
+        if reference is not None:
+            ref_generate = keys[(reference, n, seed)]["generate"]
+            trial_keys |= judge_keys(
+                config, trial_keys["generate"], judge_fingerprint, ref_generate
+            )
+        pool = config.sweep.arms[arm_name].pool
+        trials.append(Trial(arm_name, pool, n, seed, trial_keys, judge_name(config)))
     return trials
 
 

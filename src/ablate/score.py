@@ -46,3 +46,57 @@ def sample_metrics(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "response_tokens_mean": sum(s["n_tokens"] for s in samples) / n,
         "response_stopped_rate": sum(bool(s["stopped"]) for s in samples) / n,
     }
+
+
+# Verdict values each mode reports shares of (win/tie/lose for pairwise, LIMA's preference
+# study; excellent/pass/fail for absolute grading, LIMA section 4.3).
+OUTCOMES = {"pairwise": ("win", "tie", "lose"), "absolute": ("excellent", "pass", "fail")}
+
+
+def outcome_metrics(
+    judgments: list[dict[str, Any]], mode: str, confidence: float
+) -> dict[str, Any]:
+    """Share of each outcome among scored judgments, with a Wilson interval."""
+    from scipy.stats import binomtest
+
+    if mode not in OUTCOMES:
+        return {}
+    scored = [j for j in judgments if j["scored"]]
+    metrics: dict[str, Any] = {}
+    for outcome in OUTCOMES[mode]:
+        k = sum(j.get("verdict") == outcome for j in scored)
+        metrics[f"judge_{outcome}_count"] = k
+        if scored:
+            ci = binomtest(k, len(scored)).proportion_ci(confidence, method="wilson")
+            metrics |= {
+                f"judge_{outcome}_rate": k / len(scored),
+                f"judge_{outcome}_ci_low": ci.low,
+                f"judge_{outcome}_ci_high": ci.high,
+            }
+    if mode == "pairwise":
+        pairs = [j for j in scored if "position_consistent" in j]
+        consistent = sum(bool(j["position_consistent"]) for j in pairs)
+        metrics["judge_position_consistency"] = consistent / len(pairs) if pairs else None
+    return metrics
+
+
+def accounting_metrics(
+    accounting: dict[str, Any],
+    judgments: list[dict[str, Any]],
+    price_prompt: float | None,
+    price_completion: float | None,
+) -> dict[str, Any]:
+    """The judge's own accounting plus the cost of the tokens it paid for (not cache hits)."""
+    metrics = {
+        k: v for k, v in accounting.items() if k.startswith("judge_") and k != "judge_cost_usd"
+    }
+    unscored = sum(not j["scored"] for j in judgments)
+    metrics |= {
+        "judge_unscored": unscored,
+        "judge_unscored_rate": unscored / max(1, len(judgments)),
+    }
+    if price_prompt is not None and price_completion is not None:
+        prompt = accounting.get("judge_prompt_tokens", 0) or 0
+        completion = accounting.get("judge_completion_tokens", 0) or 0
+        metrics["judge_cost_usd"] = (prompt * price_prompt + completion * price_completion) / 1e6
+    return metrics

@@ -11,33 +11,19 @@ from ablate.ledger import TrialLedger, atomic_write_text, read_json, read_jsonl,
 from ablate.plan import Trial
 
 COLUMNS = [
-    "trial_id",
-    "arm",
-    "pool",
-    "n_examples",
-    "seed",
-    "status",
-    "judge_mean",
-    "judge_ci_low",
-    "judge_ci_high",
-    "judge_t_low",
-    "judge_t_high",
-    "judge_prompts",
-    "judge_scored",
-    "judge_unscored",
-    "heldout_loss",
-    "train_loss",
-    "train_steps",
-    "train_tokens_seen",
-    "samples",
-    "response_tokens_mean",
-    "folder",
-]
+    "trial_id", "arm", "pool", "n_examples", "seed", "status", "judge",
+    "judge_mean", "judge_ci_low", "judge_ci_high", "judge_t_low", "judge_t_high",
+    "judge_prompts", "judge_scored", "judge_unscored", "judge_unscored_rate", "judge_level_mass",
+    "judge_win_rate", "judge_position_consistency", "judge_excellent_rate",
+    "judge_calls", "judge_cache_hits", "judge_retries", "judge_cost_usd",
+    "heldout_loss", "train_loss", "train_steps", "train_tokens_seen",
+    "samples", "response_tokens_mean", "folder",
+]  # fmt: skip
 
 
 def trial_status(sweep_dir: Path, trial: Trial) -> str:
     """'done', 'failed at <stage>: <error>', or 'next: <stage>' from the ledger alone."""
-    ledger = TrialLedger(trial_root(sweep_dir, trial))
+    ledger = TrialLedger(trial_root(sweep_dir, trial), trial.judge_name)
     stage = ledger.next_stage(trial.stage_keys)
     if stage is None:
         return "done"
@@ -48,7 +34,10 @@ def trial_status(sweep_dir: Path, trial: Trial) -> str:
 
 
 def trial_metrics(sweep_dir: Path, trial: Trial) -> dict[str, Any] | None:
-    path = trial_root(sweep_dir, trial) / "score" / "metrics.json"
+    path = (
+        TrialLedger(trial_root(sweep_dir, trial), trial.judge_name).stage_dir("score")
+        / "metrics.json"
+    )
     if trial_status(sweep_dir, trial) != "done":
         return None
     return read_json(path)
@@ -89,16 +78,17 @@ def summary_rows(sweep_dir: Path, trials: list[Trial]) -> list[dict[str, Any]]:
             "seed": trial.seed,
             "folder": trial.folder,
             "status": trial_status(sweep_dir, trial),
+            "judge": trial.judge_name,
         }
         rows.append({c: facts.get(c, metrics.get(c)) for c in COLUMNS})
     return rows
 
 
-def write_summary(sweep_dir: Path, trials: list[Trial]) -> Path:
+def write_summary(sweep_dir: Path, trials: list[Trial], name: str = "summary.csv") -> Path:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(summary_rows(sweep_dir, trials))
-    path = sweep_dir / "summary.csv"
+    path = sweep_dir / name
     atomic_write_text(path, buffer.getvalue())
     return path

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ablate.config.load import config_to_dict, load_config
 from ablate.config.schema import Config
@@ -46,8 +46,10 @@ class SweepOutcome:
 def plan_sweep(config: Config) -> list[Trial]:
     """The trials, after checking that the data can fill them (so `validate` catches it)."""
     check_pools(config)
+    from ablate.judge.backends import judge_fingerprint
+
     pool_fps, eval_fp = fingerprints(config.pools, config.evaluation.prompts)
-    trials = plan_trials(config, pool_fps, eval_fp)
+    trials = plan_trials(config, pool_fps, eval_fp, judge_fingerprint(config.judge))
     duplicates = duplicate_arms(trials)
     if duplicates:
         pairs = ", ".join(f"{a} = {b}" for a, b in duplicates)
@@ -136,17 +138,30 @@ def _run_pending(
     return len(pending)
 
 
+def _locked(sweep_dir: Path) -> Any:
+    from filelock import FileLock
+
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(sweep_dir / ".lock", timeout=0)
+
+
+def _busy(sweep_dir: Path) -> UserError:
+    return UserError(
+        f"{sweep_dir}: another `ablate run`, `resume` or `judge` is using this sweep folder; "
+        "wait for it to finish (or, if none is running, delete its .lock file)."
+    )
+
+
 def run_config(config: Config, results_dir: Path, address: str | None) -> SweepOutcome:
-    from filelock import FileLock, Timeout
+    from filelock import Timeout
 
     trials = plan_sweep(config)
     require_data(config)
     check_models(config)
     tracker, uri = _open_tracker(config, results_dir)
     sweep_dir = (results_dir / config.name).resolve()
-    sweep_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with FileLock(sweep_dir / ".lock", timeout=0):
+        with _locked(sweep_dir):
             remove_stale_temporaries(sweep_dir)
             _write_plan(config, trials, sweep_dir)
             ran = _run_pending(config, trials, sweep_dir, results_dir, address)
@@ -154,10 +169,56 @@ def run_config(config: Config, results_dir: Path, address: str | None) -> SweepO
             summary = write_summary(sweep_dir, trials)
             created = _track(tracker, config, trials, sweep_dir, bool(failed)) if tracker else 0
     except Timeout:
+        raise _busy(sweep_dir) from None
+    return SweepOutcome(sweep_dir, summary, len(trials), ran, failed, uri, created)
+
+
+def _without_generations(sweep_dir: Path, trials: list[Trial]) -> list[str]:
+    from ablate.ledger import TrialLedger
+
+    return [
+        t.folder
+        for t in trials
+        if not TrialLedger(trial_root(sweep_dir, t)).is_done("generate", t.stage_keys["generate"])
+    ]
+
+
+def rejudge_sweep(sweep_dir: Path, overrides: list[str], address: str | None) -> SweepOutcome:
+    """Judge a sweep's generations again with other judge.* settings, never regenerating.
+
+    The results go to judge/<judge name>/ and score/<judge name>/ in each trial and to
+    summary-<judge name>.csv; the sweep's own config, plan and summary stay as they are."""
+    from filelock import Timeout
+
+    not_judge = [o for o in overrides if not o.startswith("judge.")]
+    if not_judge:
         raise UserError(
-            f"{sweep_dir}: another `ablate run` or `ablate resume` is using this sweep folder; "
-            "wait for it to finish (or, if none is running, delete its .lock file)."
-        ) from None
+            f"ablate judge takes judge.* settings only, not {not_judge}; change "
+            "other settings with `ablate run`."
+        )
+    config = load_config(_saved_config(sweep_dir), overrides)
+    trials = plan_sweep(config)
+    missing = _without_generations(sweep_dir.resolve(), trials)
+    if missing:
+        raise UserError(
+            f"{sweep_dir}: no generations yet for {', '.join(missing)}; finish the "
+            f"sweep first (`ablate resume {sweep_dir}`)."
+        )
+    from ablate.models.load import check_available
+
+    if config.judge.backend == "hf":
+        check_available(config.judge.model, None, "judge.model")
+    results_dir = sweep_dir.resolve().parent
+    tracker, uri = _open_tracker(config, results_dir)
+    sweep_dir = sweep_dir.resolve()
+    try:
+        with _locked(sweep_dir):
+            ran = _run_pending(config, trials, sweep_dir, results_dir, address)
+            failed = [t.folder for t in trials if trial_status(sweep_dir, t) != "done"]
+            summary = write_summary(sweep_dir, trials, f"summary-{trials[0].judge_name}.csv")
+            created = _track(tracker, config, trials, sweep_dir, bool(failed)) if tracker else 0
+    except Timeout:
+        raise _busy(sweep_dir) from None
     return SweepOutcome(sweep_dir, summary, len(trials), ran, failed, uri, created)
 
 
@@ -168,15 +229,19 @@ def run_sweep(
     return run_config(config, results_dir, address)
 
 
-def resume_sweep(sweep_dir: Path, overrides: list[str], address: str | None) -> SweepOutcome:
-    """Run the saved resolved config again: done stages are skipped, nothing else is special."""
+def _saved_config(sweep_dir: Path) -> Path:
     config_path = sweep_dir / RESOLVED_CONFIG
     if not config_path.is_file():
         raise UserError(
             f"{sweep_dir}: no {RESOLVED_CONFIG} here; is this a folder that "
             "`ablate run` wrote (results/<sweep name>)?"
         )
-    config = load_config(config_path, overrides)
+    return config_path
+
+
+def resume_sweep(sweep_dir: Path, overrides: list[str], address: str | None) -> SweepOutcome:
+    """Run the saved resolved config again: done stages are skipped, nothing else is special."""
+    config = load_config(_saved_config(sweep_dir), overrides)
     return run_config(config, sweep_dir.resolve().parent, address)
 
 

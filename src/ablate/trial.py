@@ -89,19 +89,40 @@ def run_generate(ctx: TrialContext, out: Path) -> None:
 
 def run_judge(ctx: TrialContext, out: Path) -> None:
     from ablate.judge.backends import create_judge
+    from ablate.judge.references import load_references, unscored
 
-    judge = create_judge(ctx.config.judge, ctx.device)
+    cfg = ctx.config.judge
     samples = read_jsonl(ctx.stage_path("generate", "samples.jsonl"))
-    write_jsonl(out / "judgments.jsonl", judge.judge(samples))
+    accounting: dict[str, Any] = {}
+    if cfg.mode == "pairwise" and cfg.reference_arm == ctx.trial.arm:
+        reason = "the reference arm is not compared with itself"
+        judgments = [unscored(s, reason, cfg) for s in samples]
+    else:
+        references = load_references(cfg, ctx.trial, ctx.ledger.root, samples)
+        judge = create_judge(cfg, ctx.device, judge_cache_path(ctx.ledger.root))
+        judgments = judge.judge(samples, references)
+        accounting = judge.accounting()
+    write_jsonl(out / "judgments.jsonl", judgments)
+    atomic_write_json(out / "accounting.json", accounting)
+
+
+def judge_cache_path(trial_root: Path) -> Path:
+    """One reply cache per results folder (results/judge_cache.sqlite), shared by its sweeps."""
+    return trial_root.parents[2] / "judge_cache.sqlite"
 
 
 def run_score(ctx: TrialContext, out: Path) -> None:
-    from ablate.score import judge_metrics, sample_metrics
+    from ablate.score import accounting_metrics, judge_metrics, outcome_metrics, sample_metrics
 
-    e = ctx.config.evaluation
+    e, j = ctx.config.evaluation, ctx.config.judge
     judgments = read_jsonl(ctx.stage_path("judge", "judgments.jsonl"))
     metrics: dict[str, Any] = judge_metrics(
         judgments, e.confidence, e.bootstrap_resamples, ctx.trial.seed
+    )
+    metrics |= outcome_metrics(judgments, j.mode, e.confidence)
+    accounting = read_json(ctx.stage_path("judge", "accounting.json"))
+    metrics |= accounting_metrics(
+        accounting, judgments, j.price_prompt_per_million, j.price_completion_per_million
     )
     metrics |= sample_metrics(read_jsonl(ctx.stage_path("generate", "samples.jsonl")))
     metrics |= read_json(ctx.stage_path("generate", "stats.json"))
@@ -127,7 +148,7 @@ def run_trial(
     report: StageReporter = lambda stage: None,
 ) -> dict[str, Any]:
     """Run the stages not yet done; return the trial's metrics (from score/metrics.json)."""
-    ledger = TrialLedger(root)
+    ledger = TrialLedger(root, trial.judge_name)
     ctx = TrialContext(config, trial, ledger, pool_dir, device)
     for stage in STAGES:
         key = trial.stage_keys[stage]

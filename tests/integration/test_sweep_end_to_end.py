@@ -78,9 +78,12 @@ def mlflow_runs(results: Path, experiment: str) -> list:
 
 
 def done_times(sweep_dir: Path, stage: str) -> dict[str, float]:
+    """trial folder (and judge name, for judged stages) -> when the stage was marked done."""
+    judged = stage in ("judge", "score")
+    pattern = f"trials/*/{stage}/*/_done.json" if judged else f"trials/*/{stage}/_done.json"
     return {
-        p.parent.parent.name: p.stat().st_mtime_ns
-        for p in sweep_dir.glob(f"trials/*/{stage}/_done.json")
+        str(p.parent.relative_to(sweep_dir / "trials")): p.stat().st_mtime_ns
+        for p in sweep_dir.glob(pattern)
     }
 
 

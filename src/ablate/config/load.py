@@ -73,6 +73,10 @@ def resolve_relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     prompts = (data.get("evaluation") or {}).get("prompts")
     if isinstance(prompts, dict) and isinstance(prompts.get("path"), str):
         prompts["path"] = _absolute(prompts["path"], base)
+    judge = data.get("judge")
+    for key in ("template", "reference_file"):
+        if isinstance(judge, dict) and isinstance(judge.get(key), str):
+            judge[key] = _absolute(judge[key], base)
     for section, key in (("model", "name_or_path"), ("judge", "model")):
         if isinstance(data.get(section), dict) and key in data[section]:
             data[section][key] = _model_path(data[section][key], base)

@@ -113,15 +113,36 @@ class GenerationConfig:
 
 @dataclass
 class JudgeConfig:
-    backend: str = "hf"  # registered name; hf = an in-process Hugging Face model
-    model: str = MISSING  # hub id, local directory or builtin:tiny
-    mode: str = "likert"  # LIMA's 1-6 helpfulness scale
+    backend: str = "hf"  # registered name: hf (in-process model) | openai (any compatible endpoint)
+    model: str = MISSING  # hf: hub id, local folder or builtin:tiny; openai: the served model id
+    mode: str = "likert"  # likert (LIMA's 1-6) | pairwise (vs a reference) | absolute (3 levels)
+    # Results go to judge/<name>/ and score/<name>/ in each trial, so judges sit side by side.
+    # None: "<mode>-<model name>".
+    name: str | None = None
+    template: str | None = None  # a rubric file (YAML/TOML: mode, version, system, user)
+    # hf backend
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     # A judgment whose six level tokens get less next-token probability than this is
     # unscored (with its reason), not a renormalised guess: the judge did not answer a level.
     min_level_mass: float = 0.5
     batch_size: int = 8
     max_input_tokens: int = 4096  # longer judge prompts are cut in the response, not the rubric
+    # openai backend: an OpenAI-compatible chat completions endpoint (OpenAI, vLLM, llama.cpp)
+    base_url: str | None = None  # e.g. https://api.openai.com/v1 or http://localhost:8000/v1
+    api_key_env: str | None = "OPENAI_API_KEY"  # the NAME of the variable; the key is never stored
+    max_concurrency: int = 16
+    requests_per_minute: float | None = None
+    timeout_s: float = 60.0  # per call
+    max_retries: int = 5  # connection errors, timeouts, 408/409/429/5xx; Retry-After honoured
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    top_logprobs: int | None = 20  # likert: score from log-probabilities when the server gives them
+    repair: bool = True  # one follow-up request when a reply ends without a verdict
+    price_prompt_per_million: float | None = None  # USD per million tokens, for the cost metric
+    price_completion_per_million: float | None = None
+    # pairwise: the reference responses, from another arm of the sweep or from a file
+    reference_arm: str | None = None
+    reference_file: str | None = None  # jsonl: prompt_id (or prompt) and response
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ablate.config.schema import Config, PoolConfig
+from ablate.config.schema import Config, JudgeConfig, PoolConfig
 from ablate.data.sources import POOL_SOURCES
 from ablate.judge.backends import JUDGE_BACKENDS, JUDGE_MODES
 from ablate.registry import suggest
@@ -136,19 +136,75 @@ def training_problems(config: Config) -> list[str]:
     return problems
 
 
-def generation_judge_problems(config: Config) -> list[str]:
-    g, j = config.generation, config.judge
+def generation_problems(config: Config) -> list[str]:
+    g = config.generation
     problems: list[str] = []
     for key in ("samples_per_prompt", "max_new_tokens", "batch_size", "top_p"):
         problems += _positive(f"generation.{key}", getattr(g, key))
     problems += [] if g.temperature >= 0 else ["generation.temperature: must be >= 0"]
+    return problems
+
+
+def _judge_backend_problems(j: JudgeConfig) -> list[str]:
+    if j.backend == "hf":
+        problems = (
+            []
+            if j.mode == "likert"
+            else [f"judge.mode: the hf judge grades likert only; use backend openai for '{j.mode}'"]
+        )
+        problems += _positive("judge.batch_size", j.batch_size)
+        problems += _choice("judge.dtype", j.dtype, DTYPES)
+        if not 0 <= j.min_level_mass < 1:
+            problems.append(f"judge.min_level_mass: must be in [0, 1), got {j.min_level_mass}")
+        return problems
+    problems = (
+        []
+        if j.base_url
+        else [
+            "judge.base_url: the openai backend needs the endpoint, e.g. https://api.openai.com/v1"
+        ]
+    )
+    for key in ("max_concurrency", "timeout_s", "max_tokens"):
+        problems += _positive(f"judge.{key}", getattr(j, key))
+    problems += [] if j.max_retries >= 0 else ["judge.max_retries: must be >= 0"]
+    return problems
+
+
+def _judge_reference_problems(config: Config) -> list[str]:
+    j = config.judge
+    if j.mode != "pairwise":
+        return []
+    if bool(j.reference_arm) == bool(j.reference_file):
+        return [
+            "judge.reference_arm: pairwise needs exactly one of reference_arm "
+            "(another arm of the sweep) or reference_file (baseline responses)"
+        ]
+    if j.reference_arm and j.reference_arm not in config.sweep.arms:
+        arms = sorted(config.sweep.arms)
+        return [
+            f"judge.reference_arm: no arm '{j.reference_arm}' in {arms}."
+            f"{suggest(j.reference_arm, arms)}"
+        ]
+    if j.reference_file and not Path(j.reference_file).is_file():
+        return [f"judge.reference_file: no such file {j.reference_file}"]
+    return []
+
+
+def judge_problems(config: Config) -> list[str]:
+    j = config.judge
     backend_problem = JUDGE_BACKENDS.problem(j.backend)
-    problems += [f"judge.backend: {backend_problem}"] if backend_problem else []
-    problems += _choice("judge.mode", j.mode, JUDGE_MODES)
-    problems += _positive("judge.batch_size", j.batch_size)
-    problems += _choice("judge.dtype", j.dtype, DTYPES)
-    if not 0 <= j.min_level_mass < 1:
-        problems.append(f"judge.min_level_mass: must be in [0, 1), got {j.min_level_mass}")
+    if backend_problem:
+        return [f"judge.backend: {backend_problem}"]
+    problems = _choice("judge.mode", j.mode, JUDGE_MODES)
+    problems += _judge_backend_problems(j)
+    problems += _judge_reference_problems(config)
+    if j.template and not Path(j.template).is_file():
+        problems.append(f"judge.template: no such file {j.template}")
+    if (
+        j.name is not None
+        and not j.name.replace("-", "").replace("_", "").replace(".", "").isalnum()
+    ):
+        problems.append(f"judge.name: '{j.name}' must be letters, digits, '-', '_' or '.'")
     return problems
 
 
@@ -175,6 +231,7 @@ def semantic_problems(config: Config, require_sweep: bool = True) -> list[str]:
     problems += pool_problems("evaluation.prompts", config.evaluation.prompts)
     problems += sweep_problems(config) if require_sweep else []
     problems += training_problems(config)
-    problems += generation_judge_problems(config)
+    problems += generation_problems(config)
+    problems += judge_problems(config)
     problems += runtime_problems(config)
     return problems

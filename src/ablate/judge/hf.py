@@ -8,6 +8,7 @@ all, which says how far to trust the score (a tiny judge puts almost none there)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ablate.config.schema import JudgeConfig
@@ -49,7 +50,8 @@ class HFJudge:
         self.level_ids = level_token_ids(self.tokenizer, render_likert("q", "a"))
 
     @classmethod
-    def from_config(cls, cfg: JudgeConfig, device: str) -> HFJudge:
+    def from_config(cls, cfg: JudgeConfig, device: str, cache_path: Path | None = None) -> HFJudge:
+        # An in-process judge costs no calls: nothing to cache across runs.
         return cls(
             cfg.model, cfg.dtype, cfg.batch_size, cfg.max_input_tokens, device, cfg.min_level_mass
         )
@@ -81,7 +83,12 @@ class HFJudge:
         probs = torch.softmax(logits, dim=-1)[:, self.level_ids]
         return probs.tolist()
 
-    def judge(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def accounting(self) -> dict[str, Any]:
+        return {}  # in-process: no calls, no tokens paid for
+
+    def judge(
+        self, samples: list[dict[str, Any]], references: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         judgments = []
         for start in range(0, len(samples), self.batch_size):
             batch = samples[start : start + self.batch_size]
