@@ -191,6 +191,28 @@ def data_prepare(
     out.print(table)
 
 
+@data_app.command("synth-dumps")
+def data_synth_dumps(
+    directory: Path,
+    sites: int = 8,
+    questions_per_site: int = 150,
+    wikihow_articles: int = 400,
+    seed: int = 0,
+) -> None:
+    """Write synthetic stand-ins for the LIMA data: DIRECTORY/stackexchange/ (per-site
+    Posts.xml, some as .7z) and DIRECTORY/wikihow.csv, with posts that fail each filter rule."""
+    from ablate.data.synthetic_dumps import write_stackexchange_dump, write_wikihow_csv
+
+    counts = write_stackexchange_dump(
+        directory / "stackexchange", sites, questions_per_site, seed, archive_sites=min(2, sites)
+    )
+    articles = write_wikihow_csv(directory / "wikihow.csv", wikihow_articles, seed)
+    out.print(
+        f"wrote {counts['posts']:,} posts in {sites} sites to {directory / 'stackexchange'} "
+        f"and {articles:,} articles to {directory / 'wikihow.csv'}"
+    )
+
+
 @data_app.command("inspect")
 def data_inspect(pool: Path) -> None:
     """Print a prepared pool's manifest: rules, groups, lengths, duplicates, diversity."""

@@ -1,0 +1,320 @@
+"""The API judge: any OpenAI-compatible chat endpoint grades responses (LIMA.md, "The judge").
+
+Honest by construction (DESIGN.md principle 6): every sample gets exactly one judgment, scored
+or unscored with a reason; a reply without a verdict gets at most one repair request (the
+conversation so far plus "print only the verdict") and, still without one, stays unscored,
+never a low score. Every judgment keeps each call's messages, raw reply, usage and parse.
+
+Scores by mode:
+- likert: the expected level (1-6) under the judge's log-probabilities where it wrote its
+  level (kept as "distribution"), or the written level when the reply has no log-probabilities;
+- absolute: excellent 1.0, pass 0.5, fail 0.0 (the grade is kept as "verdict");
+- pairwise: asked in both orders (model response as A, then as B) because judges favour a
+  position; both orders agreeing give that outcome ("position_consistent": true), disagreeing
+  give a tie. win 1.0, tie 0.5, lose 0.0.
+
+Calls are cached by request_key (model, messages, decoding, template version); only complete
+replies are stored, raw, and are parsed again on every read, so a new parser needs no calls.
+Identical requests in flight at once share one call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from ablate.judge import parse  # the module, not its names: a changed parser is picked up
+from ablate.judge.accounting import JudgeAccounting
+from ablate.judge.cache import CachedReply, JudgeCache, request_key
+from ablate.judge.http_client import ChatClient, EndpointSettings, JudgeCallError
+from ablate.judge.rubric import GRADING_MODES
+from ablate.judge.templates import JudgeTemplate
+
+ABSOLUTE_SCORES = {"excellent": 1.0, "pass": 0.5, "fail": 0.0}
+OUTCOME_SCORES = {"win": 1.0, "tie": 0.5, "lose": 0.0}
+NO_REFERENCE = "no reference response for this prompt"
+# The pairwise verdict (A, B or tie) from the model's point of view, per order.
+_MODEL_FIRST = {"A": "win", "B": "lose", "tie": "tie"}
+_REFERENCE_FIRST = {"A": "lose", "B": "win", "tie": "tie"}
+# Part of the repair request's messages, hence of its cache key: editing them re-asks.
+REPAIR_PROMPTS = {
+    "likert": "Your reply did not end with a level. Reply with only the level number "
+    "(1 to 6) that your assessment supports, and nothing else.",
+    "pairwise": "Your reply did not end with a verdict. Reply with only one word: A, B or "
+    "tie, and nothing else.",
+    "absolute": "Your reply did not end with a grade. Reply with only the grade: Excellent, "
+    "Pass or Fail, and nothing else.",
+}
+
+
+@dataclass(frozen=True)
+class HttpJudgeSettings:
+    endpoint: EndpointSettings
+    mode: str  # likert | pairwise | absolute
+    template: JudgeTemplate
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    top_logprobs: int | None = 20  # likert only: ask for log-probabilities; None = do not ask
+    repair: bool = True  # at most one repair request when a reply has no verdict
+    price_prompt_per_million: float | None = None
+    price_completion_per_million: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in GRADING_MODES:
+            raise ValueError(f"judge mode {self.mode!r} is not one of {', '.join(GRADING_MODES)}")
+        # A pairwise template grading a likert run would parse garbage as verdicts.
+        if self.template.mode != self.mode:
+            raise ValueError(
+                f"template {self.template.version!r} is for mode "
+                f"{self.template.mode!r}, not {self.mode!r}"
+            )
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One question put to the judge: its call records and the verdict they ended with."""
+
+    calls: list[dict[str, Any]]
+    value: str | None
+    reason: str | None
+    logprobs: list[Any] | None  # of the reply that gave the verdict
+
+
+class _Asker:
+    """Asks one question (with its repair) through the cache and one client; one per run."""
+
+    def __init__(self, settings: HttpJudgeSettings, cache: JudgeCache) -> None:
+        self.settings, self.cache = settings, cache
+        # Opened at the first cache miss: a run served from the cache needs no API key.
+        self._client: ChatClient | None = None
+        self.logprobs = settings.top_logprobs if settings.mode == "likert" else None
+        self.decoding = {
+            "temperature": settings.temperature,
+            "max_tokens": settings.max_tokens,
+            "top_logprobs": self.logprobs,
+        }
+        self._in_flight: dict[str, asyncio.Task[tuple[CachedReply, int]]] = {}
+
+    async def ask(self, messages: list[dict[str, str]]) -> _Answer:
+        first, reply, why = await self._call(messages, repair=False)
+        if first["verdict"] is not None or first["error"] is not None or not self.settings.repair:
+            return _Answer([first], first["verdict"], why, _logprobs(reply))
+        repair = [
+            *messages,
+            {"role": "assistant", "content": first["reply"]},
+            {"role": "user", "content": REPAIR_PROMPTS[self.settings.mode]},
+        ]
+        second, repaired, why_again = await self._call(repair, repair=True)
+        if why_again is not None and second["error"] is None:
+            why_again = f"{why}; after one repair request: {why_again}"
+        return _Answer([first, second], second["verdict"], why_again, _logprobs(repaired))
+
+    async def _call(
+        self, messages: list[dict[str, str]], repair: bool
+    ) -> tuple[dict[str, Any], CachedReply | None, str | None]:
+        """One call record, the reply it parsed (None if the call failed), why no verdict."""
+        record: dict[str, Any] = {
+            "messages": messages,
+            "reply": None,
+            "usage": None,
+            "served_model": None,
+            "cached": False,
+            "retries": 0,
+            "repair": repair,
+            "verdict": None,
+            "error": None,
+        }
+        try:
+            reply, cached, retries = await self._fetch(messages)
+        except JudgeCallError as exc:  # errors are never cached: the next run asks again
+            record.update(retries=exc.retries, error=f"judge call failed: {exc.reason}")
+            return record, None, record["error"]
+        verdict = parse.parse_verdict(self.settings.mode, reply.text)
+        usage = {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens}
+        record.update(
+            reply=reply.text,
+            usage=usage,
+            served_model=reply.model,
+            cached=cached,
+            retries=retries,
+            verdict=verdict.value,
+        )
+        why = None if verdict.reason is None else verdict.reason + self._cut_off(reply)
+        return record, reply, why
+
+    async def _fetch(self, messages: list[dict[str, str]]) -> tuple[CachedReply, bool, int]:
+        """The reply, whether it cost no call (cache or a shared call), and its retries."""
+        key = request_key(
+            self.settings.endpoint.model, messages, self.decoding, self.settings.template.version
+        )
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit, True, 0
+        shared = self._in_flight.get(key)
+        if shared is None:
+            self._in_flight[key] = asyncio.ensure_future(self._network(key, messages))
+            reply, retries = await self._in_flight[key]
+            return reply, False, retries
+        try:  # an identical request is on the wire: wait for it rather than pay twice
+            return (await shared)[0], True, 0
+        except JudgeCallError as exc:  # its retries are already counted by its owner
+            raise JudgeCallError(exc.reason, 0, exc.status) from None
+
+    async def _network(self, key: str, messages: list[dict[str, str]]) -> tuple[CachedReply, int]:
+        s = self.settings
+        if self._client is None:
+            self._client = ChatClient(s.endpoint)  # its pools belong to this run's event loop
+        reply = await self._client.complete(messages, s.temperature, s.max_tokens, self.logprobs)
+        stored = CachedReply(
+            reply.text, reply.logprobs, reply.prompt_tokens, reply.completion_tokens, reply.model
+        )
+        self.cache.put(key, stored)
+        return stored, reply.retries
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    def _cut_off(self, reply: CachedReply) -> str:
+        # From usage, not finish_reason, so a reply read from the cache says it too.
+        limit = self.settings.max_tokens
+        if reply.completion_tokens is not None and reply.completion_tokens >= limit:
+            return f" (the reply used all max_tokens={limit}: cut off? raise max_tokens)"
+        return ""
+
+
+def _logprobs(reply: CachedReply | None) -> list[Any] | None:
+    return None if reply is None else reply.logprobs
+
+
+class OpenAIJudge:
+    def __init__(self, settings: HttpJudgeSettings, cache: JudgeCache) -> None:
+        self.settings, self.cache = settings, cache
+        self.model_id = settings.endpoint.model
+        self._accounting = JudgeAccounting()
+
+    def judge(
+        self, samples: list[dict[str, Any]], references: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """One judgment per sample, in order; references (prompt_id -> text) for pairwise."""
+        if self.settings.mode == "pairwise" and references is None:
+            raise ValueError("pairwise judging needs the reference responses (references=...)")
+        judgments = asyncio.run(self._judge_all(samples, references or {}))
+        for judgment in judgments:
+            self._accounting.add(judgment)
+        return judgments
+
+    def accounting(self) -> dict[str, float | int]:
+        """judge_* metrics for everything this judge judged so far (see accounting.py)."""
+        s = self.settings
+        return self._accounting.as_metrics(
+            s.price_prompt_per_million, s.price_completion_per_million
+        )
+
+    async def _judge_all(
+        self, samples: list[dict[str, Any]], references: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        asker = _Asker(self.settings, self.cache)
+        try:
+            if self.settings.mode == "pairwise":
+                jobs = [self._pairwise(asker, s, references.get(s["prompt_id"])) for s in samples]
+            else:
+                jobs = [self._single(asker, s) for s in samples]
+            return list(await asyncio.gather(*jobs))
+        finally:
+            await asker.aclose()
+
+    def _base(self, sample: dict[str, Any], calls: list[dict[str, Any]]) -> dict[str, Any]:
+        """A judgment, unscored until a verdict is filled in."""
+        served = next((c["served_model"] for c in calls if c["served_model"]), None)
+        return {
+            "prompt_id": sample["prompt_id"],
+            "sample": sample["sample"],
+            "score": None,
+            "scored": False,
+            "reason": None,
+            "verdict": None,
+            "judge_backend": "openai",
+            "judge_model": self.model_id,
+            "served_model": served,
+            "mode": self.settings.mode,
+            "template_version": self.settings.template.version,
+            "parser_version": parse.PARSER_VERSION,
+            "calls": calls,
+        }
+
+    async def _single(self, asker: _Asker, sample: dict[str, Any]) -> dict[str, Any]:
+        """A likert or absolute judgment of one response."""
+        template = self.settings.template
+        answer = await asker.ask(
+            template.render(question=sample["prompt"], answer=sample["response"])
+        )
+        judgment = self._base(sample, answer.calls)
+        if self.settings.mode == "likert":
+            judgment["distribution"] = None
+        if answer.value is None:
+            return {**judgment, "reason": answer.reason}
+        if self.settings.mode == "absolute":
+            return {
+                **judgment,
+                "verdict": answer.value,
+                "scored": True,
+                "score": ABSOLUTE_SCORES[answer.value],
+            }
+        # The distribution is only read where the text gave a verdict: no verdict, no score.
+        distribution = parse.likert_from_logprobs(answer.logprobs)
+        score = (
+            float(answer.value)
+            if distribution is None
+            else sum(int(level) * p for level, p in distribution.items())
+        )
+        return {
+            **judgment,
+            "verdict": answer.value,
+            "scored": True,
+            "score": score,
+            "distribution": distribution,
+        }
+
+    async def _pairwise(
+        self, asker: _Asker, sample: dict[str, Any], reference: str | None
+    ) -> dict[str, Any]:
+        """Model response against the reference, asked in both orders."""
+        if reference is None:
+            unasked = {
+                **self._base(sample, []),
+                "position_consistent": None,
+                "order_verdicts": None,
+            }
+            return {**unasked, "reason": NO_REFERENCE}
+        render, question = self.settings.template.render, sample["prompt"]
+        model_first, reference_first = await asyncio.gather(
+            asker.ask(render(question=question, answer_a=sample["response"], answer_b=reference)),
+            asker.ask(render(question=question, answer_a=reference, answer_b=sample["response"])),
+        )
+        for order, answer in (("model_first", model_first), ("reference_first", reference_first)):
+            for call in answer.calls:
+                call["order"] = order
+        judgment = {
+            **self._base(sample, model_first.calls + reference_first.calls),
+            "position_consistent": None,
+            "order_verdicts": None,  # (model first, reference first) outcomes once both parse
+        }
+        for order, answer in (("model first", model_first), ("reference first", reference_first)):
+            if answer.value is None:
+                return {**judgment, "reason": f"{order} order: {answer.reason}"}
+        outcomes = (
+            _MODEL_FIRST[str(model_first.value)],
+            _REFERENCE_FIRST[str(reference_first.value)],
+        )
+        # Disagreeing orders mean the verdict followed the position, not the responses: a tie.
+        outcome = outcomes[0] if outcomes[0] == outcomes[1] else "tie"
+        return {
+            **judgment,
+            "verdict": outcome,
+            "scored": True,
+            "score": OUTCOME_SCORES[outcome],
+            "position_consistent": outcomes[0] == outcomes[1],
+            "order_verdicts": list(outcomes),
+        }
