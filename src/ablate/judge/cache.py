@@ -97,9 +97,18 @@ class JudgeCache:
         self._conn = self._open()
 
     def _open(self) -> sqlite3.Connection:
+        from filelock import FileLock
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Switching to WAL and creating the table take locks SQLite does not wait for (its busy
+        # handler is not consulted), so workers opening one new cache at once could fail with
+        # "database is locked": one process at a time does the set-up.
+        with FileLock(f"{self.path}.setup.lock", timeout=self.timeout_s):
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
         conn = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
                 self.path,
                 timeout=self.timeout_s,
