@@ -66,10 +66,16 @@ def load_and_plan(sweep_path: str | Path, overrides: list[str]) -> tuple[Config,
 
 
 def check_models(config: Config) -> None:
+    """Before any trial: every model loads, and an HTTP judge's key and endpoint are there."""
     from ablate.models.load import check_available
 
     check_available(config.model.name_or_path, config.model.revision, "model.name_or_path")
-    check_available(config.judge.model, None, "judge.model")
+    if config.judge.backend == "hf":
+        check_available(config.judge.model, None, "judge.model")
+    else:
+        from ablate.judge.preflight import check_endpoint
+
+        check_endpoint(config.judge)
 
 
 def resolved_config_text(config: Config) -> str:
@@ -204,10 +210,7 @@ def rejudge_sweep(sweep_dir: Path, overrides: list[str], address: str | None) ->
             f"{sweep_dir}: no generations yet for {', '.join(missing)}; finish the "
             f"sweep first (`ablate resume {sweep_dir}`)."
         )
-    from ablate.models.load import check_available
-
-    if config.judge.backend == "hf":
-        check_available(config.judge.model, None, "judge.model")
+    check_models(config)
     results_dir = sweep_dir.resolve().parent
     tracker, uri = _open_tracker(config, results_dir)
     sweep_dir = sweep_dir.resolve()

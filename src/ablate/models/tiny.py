@@ -65,6 +65,9 @@ def build_tiny_model(vocab_size: int, seed: int = 0):
 
 def save_tiny(directory: Path) -> Path:
     """Build the tiny model and tokenizer and save both to `directory` (loadable by path)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a progress bar for a 600 kB file is noise
     tokenizer = build_tiny_tokenizer()
     model = build_tiny_model(len(tokenizer))
     model.config.eos_token_id = tokenizer.eos_token_id
