@@ -127,3 +127,54 @@ def test_status_of_a_folder_that_is_not_a_sweep(tmp_path: Path) -> None:
 
 def test_resume_of_a_folder_that_is_not_a_sweep(tmp_path: Path) -> None:
     assert_user_error(ablate("resume", str(tmp_path), cwd=tmp_path), "config.yaml")
+
+
+HTTP_JUDGE = ["judge.backend=openai", "judge.model=some-judge"]
+
+
+def test_http_judge_without_its_key_variable_stops_before_any_trial(tmp_path: Path) -> None:
+    done = ablate(
+        "run",
+        str(QUICKSTART),
+        *HTTP_JUDGE,
+        "judge.base_url=http://127.0.0.1:9/v1",
+        "judge.api_key_env=ABLATE_TEST_UNSET_KEY",
+        "--results-dir",
+        str(tmp_path / "results"),
+        cwd=tmp_path,
+    )
+    assert_user_error(done, "ABLATE_TEST_UNSET_KEY", "judge.api_key_env")
+    assert not list((tmp_path / "results").glob("*/trials"))
+
+
+def test_unreachable_judge_endpoint_stops_before_any_trial(tmp_path: Path) -> None:
+    # Port 9 on loopback has no server: the connection is refused at once.
+    done = ablate(
+        "run",
+        str(QUICKSTART),
+        *HTTP_JUDGE,
+        "judge.base_url=http://127.0.0.1:9/v1",
+        "judge.api_key_env=null",
+        "--results-dir",
+        str(tmp_path / "results"),
+        cwd=tmp_path,
+    )
+    assert_user_error(done, "http://127.0.0.1:9/v1", "judge.base_url")
+    assert not list((tmp_path / "results").glob("*/trials"))
+
+
+def test_pairwise_without_a_reference_is_a_config_error(tmp_path: Path) -> None:
+    done = ablate(
+        "validate",
+        str(QUICKSTART),
+        *HTTP_JUDGE,
+        "judge.mode=pairwise",
+        "judge.base_url=http://127.0.0.1:9/v1",
+        cwd=tmp_path,
+    )
+    assert_user_error(done, "judge.reference_arm")
+
+
+def test_judge_command_takes_judge_settings_only(tmp_path: Path) -> None:
+    done = ablate("judge", str(tmp_path), "training.epochs=3", cwd=tmp_path)
+    assert_user_error(done, "judge.*")
