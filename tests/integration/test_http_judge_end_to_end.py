@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support.chat_server import ChatServer, Hang, Malformed, Ok, RecordedRequest, Status
+from tests.support.cli import clean_env
+from tests.support.cli import run_ablate as ablate
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -32,17 +31,6 @@ def verdict_for(request: RecordedRequest) -> Ok:
     if "Reply with only" in text:  # a repair request
         return Ok("4")
     return Ok("Relevant and detailed, a little repetitive.\n4")
-
-
-def ablate(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ablate", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=600,
-    )
 
 
 def write_sweep(folder: Path, base_url: str) -> Path:
@@ -96,8 +84,7 @@ def assert_key_nowhere(folder: Path) -> None:
 
 
 def test_http_judge_scores_everything_caches_and_never_leaks_the_key(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
-    env |= {"ABLATE_CACHE": str(tmp_path / "cache"), KEY_VAR: KEY}
+    env = clean_env(ABLATE_CACHE=str(tmp_path / "cache"), **{KEY_VAR: KEY})
     # Faults first, then a reply with no verdict (repaired), then a truncated one.
     script = [
         Status(429, "slow down", headers={"Retry-After": "1"}),

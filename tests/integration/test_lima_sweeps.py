@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.cli import clean_env
+from tests.support.cli import run_ablate as ablate
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -17,21 +17,9 @@ LIMA_TEST = REPO.parent / "shared" / "data" / "lima_test.jsonl"
 SWEEPS = ("diversity", "quality", "quantity")
 
 
-def ablate(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ablate", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=600,
-    )
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
-    return clean | {"ABLATE_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    return clean_env(ABLATE_CACHE=str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture(scope="module")

@@ -10,36 +10,24 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ablate.models.tiny import save_tiny
+from tests.support.cli import clean_env
+from tests.support.cli import run_ablate as ablate
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 SIZES = [8, 16]
 
 
-def ablate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ablate", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     cache = tmp_path_factory.mktemp("cache")
-    clean = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
-    return clean | {"ABLATE_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
+    return clean_env(ABLATE_CACHE=str(cache), PYTHONUNBUFFERED="1")
 
 
 def write_sweep(folder: Path, name: str, judge_model: str) -> Path:

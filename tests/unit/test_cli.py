@@ -6,12 +6,12 @@ Each test runs `python -m ablate` in a subprocess; none starts Ray or trains a m
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.cli import clean_env, run_ablate
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "sweeps" / "quickstart.yaml"
@@ -20,15 +20,7 @@ QUICKSTART = REPO / "sweeps" / "quickstart.yaml"
 def ablate(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
-    return subprocess.run(
-        [sys.executable, "-m", "ablate", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=base | (env or {}),
-        timeout=300,
-    )
+    return run_ablate(*args, cwd=cwd, env=clean_env(**(env or {})), timeout=300)
 
 
 def assert_user_error(done: subprocess.CompletedProcess[str], *needles: str) -> None:
