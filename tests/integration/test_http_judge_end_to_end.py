@@ -117,6 +117,19 @@ def test_http_judge_scores_everything_caches_and_never_leaks_the_key(tmp_path: P
         assert all(r.headers.get("authorization") == f"Bearer {KEY}" for r in server.requests)
         calls_before = len(server.requests)
 
+        # Re-running the judged sweep: nothing to do, no call.
+        rerun = ablate(
+            "run",
+            str(tmp_path / "httpjudge.yaml"),
+            "--results-dir",
+            str(results),
+            env=env,
+            cwd=tmp_path,
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        assert "0 run now" in rerun.stdout
+        assert len(server.requests) == calls_before, "a re-run makes zero judge calls"
+
         # Same requests under another judge name: every reply comes from the cache.
         again = ablate("judge", str(sweep_dir), "judge.name=again", env=env, cwd=tmp_path)
         assert again.returncode == 0, again.stderr

@@ -152,6 +152,11 @@ def _judge_backend_problems(j: JudgeConfig) -> list[str]:
             if j.mode == "likert"
             else [f"judge.mode: the hf judge grades likert only; use backend openai for '{j.mode}'"]
         )
+        if j.template:
+            problems.append(
+                "judge.template: rubric files apply to the openai backend; the hf judge scores "
+                "the built-in likert rubric from its level-token probabilities"
+            )
         problems += _positive("judge.batch_size", j.batch_size)
         problems += _choice("judge.dtype", j.dtype, DTYPES)
         if not 0 <= j.min_level_mass < 1:
