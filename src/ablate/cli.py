@@ -194,9 +194,9 @@ def data_prepare(
 @data_app.command("synth-dumps")
 def data_synth_dumps(
     directory: Path,
-    sites: int = 8,
-    questions_per_site: int = 150,
-    wikihow_articles: int = 400,
+    sites: Annotated[int, typer.Option(min=1)] = 8,
+    questions_per_site: Annotated[int, typer.Option(min=1)] = 150,
+    wikihow_articles: Annotated[int, typer.Option(min=1)] = 400,
     seed: int = 0,
 ) -> None:
     """Write synthetic stand-ins for the LIMA data: DIRECTORY/stackexchange/ (per-site

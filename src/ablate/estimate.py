@@ -51,7 +51,8 @@ def estimate_trials(
     from ablate.data.checks import evaluation_prompt_count
 
     prompts = evaluation_prompt_count(config)
-    calls = None if prompts is None else prompts * config.generation.samples_per_prompt
+    orders = 2 if config.judge.mode == "pairwise" else 1  # pairwise asks in both orders
+    calls = None if prompts is None else prompts * config.generation.samples_per_prompt * orders
     chars = {
         name: mean_record_chars(config, name, results_dir) for name in {t.pool for t in trials}
     }

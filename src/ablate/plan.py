@@ -108,13 +108,22 @@ def judge_keys(
     return {"judge": judge_key, "score": stable_hash([v["score"], judge_key, score])}
 
 
+def judge_settings_hash(config: Config) -> str:
+    """Six hex digits over the judge's result-relevant settings (not the data it judges)."""
+    judge = _without(config.judge, *JUDGE_RUNTIME_SETTINGS)
+    return stable_hash([judge, rubric_version(config.judge.mode), PARSER_VERSION])[:6]
+
+
 def judge_name(config: Config) -> str:
-    """The judge's folder name: judge.name, else "<mode>-<model name>" (e.g. likert-tiny)."""
+    """The judge's folder name: judge.name, else "<mode>-<model>-<settings hash>" (e.g.
+    likert-gpt-4o-mini-3fa2c1), so a judge with other settings never lands in the same folder."""
     if config.judge.name:
         return config.judge.name
-    model = config.judge.model.rstrip("/").split("/")[-1].split(":")[-1]
+    model = config.judge.model.rstrip("/")
+    if model.startswith("/"):  # a local folder: its last part names it
+        model = model.split("/")[-1]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-").lower() or "judge"
-    return f"{config.judge.mode}-{slug}"
+    return f"{config.judge.mode}-{slug}-{judge_settings_hash(config)}"
 
 
 def plan_trials(
@@ -146,6 +155,23 @@ def plan_trials(
             )
         pool = config.sweep.arms[arm_name].pool
         trials.append(Trial(arm_name, pool, n, seed, trial_keys, judge_name(config)))
+    return trials
+
+
+def rejudged_trials(config: Config, saved: list[Trial], judge_fingerprint: str) -> list[Trial]:
+    """A finished plan's trials under another judge: the saved select/train/generate keys are
+    kept (so judging needs neither the raw data nor the training settings again), only the
+    judge and score keys and the judge's name are new."""
+    by_cell = {(t.arm, t.n_examples, t.seed): t for t in saved}
+    reference = config.judge.reference_arm if config.judge.mode == "pairwise" else None
+    trials = []
+    for t in saved:
+        generate = t.stage_keys["generate"]
+        ref = (
+            by_cell[(reference, t.n_examples, t.seed)].stage_keys["generate"] if reference else None
+        )
+        keys = t.stage_keys | judge_keys(config, generate, judge_fingerprint, ref)
+        trials.append(Trial(t.arm, t.pool, t.n_examples, t.seed, keys, judge_name(config)))
     return trials
 
 

@@ -70,6 +70,12 @@ def check_models(config: Config) -> None:
     from ablate.models.load import check_available
 
     check_available(config.model.name_or_path, config.model.revision, "model.name_or_path")
+    check_judge(config)
+
+
+def check_judge(config: Config) -> None:
+    from ablate.models.load import check_available
+
     if config.judge.backend == "hf":
         check_available(config.judge.model, None, "judge.model")
     else:
@@ -131,14 +137,19 @@ def prepare_pools(config: Config, results_dir: Path) -> dict[str, Path]:
 
 
 def _run_pending(
-    config: Config, trials: list[Trial], sweep_dir: Path, results_dir: Path, address: str | None
+    config: Config,
+    trials: list[Trial],
+    sweep_dir: Path,
+    results_dir: Path,
+    address: str | None,
+    pool_dirs: dict[str, Path] | None = None,
 ) -> int:
     pending = [t for t in trials if trial_status(sweep_dir, t) != "done"]
     if pending:
         from ablate.progress import SweepProgress
         from ablate.runner import run_trials
 
-        pool_dirs = prepare_pools(config, results_dir)
+        pool_dirs = pool_dirs or prepare_pools(config, results_dir)
         with SweepProgress([t.folder for t in pending], len(trials) - len(pending)) as progress:
             run_trials(config, pending, sweep_dir, pool_dirs, address, progress.event)
     return len(pending)
@@ -161,11 +172,19 @@ def _busy(sweep_dir: Path) -> UserError:
 def run_config(config: Config, results_dir: Path, address: str | None) -> SweepOutcome:
     from filelock import Timeout
 
+    if config.judge.mode == "pairwise" and config.judge.reference_arm:
+        raise UserError(
+            "judge.reference_arm: comparing with another arm needs that arm's generations first; "
+            "run the sweep with a likert or absolute judge, then "
+            f"`ablate judge {results_dir / config.name} judge.mode=pairwise "
+            f"judge.reference_arm={config.judge.reference_arm}`."
+        )
     trials = plan_sweep(config)
-    require_data(config)
-    check_models(config)
-    tracker, uri = _open_tracker(config, results_dir)
     sweep_dir = (results_dir / config.name).resolve()
+    if any(trial_status(sweep_dir, t) != "done" for t in trials):
+        require_data(config)  # only work still to do needs the data, the models, the judge
+        check_models(config)
+    tracker, uri = _open_tracker(config, results_dir)
     try:
         with _locked(sweep_dir):
             remove_stale_temporaries(sweep_dir)
@@ -189,6 +208,20 @@ def _without_generations(sweep_dir: Path, trials: list[Trial]) -> list[str]:
     ]
 
 
+def _refuse_overwrite(sweep_dir: Path, trials: list[Trial]) -> None:
+    """A judge name already holding results from other judge settings is not reused."""
+    from ablate.ledger import TrialLedger
+
+    for t in trials:
+        marker = TrialLedger(trial_root(sweep_dir, t), t.judge_name).done_marker("judge")
+        if marker is not None and marker.get("key") != t.stage_keys["judge"]:
+            raise UserError(
+                f"judge.name: '{t.judge_name}' already holds judgments made with other settings "
+                f"in {t.folder}; choose another judge.name (or leave it unset: the default "
+                "name carries a hash of the settings)."
+            )
+
+
 def rejudge_sweep(sweep_dir: Path, overrides: list[str], address: str | None) -> SweepOutcome:
     """Judge a sweep's generations again with other judge.* settings, never regenerating.
 
@@ -196,27 +229,34 @@ def rejudge_sweep(sweep_dir: Path, overrides: list[str], address: str | None) ->
     summary-<judge name>.csv; the sweep's own config, plan and summary stay as they are."""
     from filelock import Timeout
 
+    from ablate.judge.backends import judge_fingerprint
+    from ablate.plan import rejudged_trials
+
     not_judge = [o for o in overrides if not o.startswith("judge.")]
     if not_judge:
         raise UserError(
             f"ablate judge takes judge.* settings only, not {not_judge}; change "
             "other settings with `ablate run`."
         )
+    sweep_dir = sweep_dir.resolve()
     config = load_config(_saved_config(sweep_dir), overrides)
-    trials = plan_sweep(config)
-    missing = _without_generations(sweep_dir.resolve(), trials)
+    trials = rejudged_trials(config, read_trials(sweep_dir), judge_fingerprint(config.judge))
+    missing = _without_generations(sweep_dir, trials)
     if missing:
         raise UserError(
             f"{sweep_dir}: no generations yet for {', '.join(missing)}; finish the "
             f"sweep first (`ablate resume {sweep_dir}`)."
         )
-    check_models(config)
-    results_dir = sweep_dir.resolve().parent
+    if config.judge.name:
+        _refuse_overwrite(sweep_dir, trials)
+    results_dir = sweep_dir.parent
     tracker, uri = _open_tracker(config, results_dir)
-    sweep_dir = sweep_dir.resolve()
+    no_pools = {t.pool: Path() for t in trials}  # selection is done: pools are not read again
     try:
         with _locked(sweep_dir):
-            ran = _run_pending(config, trials, sweep_dir, results_dir, address)
+            if any(trial_status(sweep_dir, t) != "done" for t in trials):
+                check_judge(config)
+            ran = _run_pending(config, trials, sweep_dir, results_dir, address, no_pools)
             failed = [t.folder for t in trials if trial_status(sweep_dir, t) != "done"]
             summary = write_summary(sweep_dir, trials, f"summary-{trials[0].judge_name}.csv")
             created = _track(tracker, config, trials, sweep_dir, bool(failed)) if tracker else 0

@@ -102,6 +102,14 @@ def run_judge(ctx: TrialContext, out: Path) -> None:
         judge = create_judge(cfg, ctx.device, judge_cache_path(ctx.ledger.root))
         judgments = judge.judge(samples, references)
         accounting = judge.accounting()
+    failed = [j["reason"] for j in judgments if "judge call failed" in (j.get("reason") or "")]
+    if failed:
+        # Not a verdict but an outage: the stage stays undone so `ablate resume` asks again;
+        # the replies that did come back are cached and cost nothing the second time.
+        raise RuntimeError(
+            f"{len(failed)} of {len(judgments)} judge calls failed for good (first: {failed[0]}); "
+            "`ablate resume` asks only those again"
+        )
     write_jsonl(out / "judgments.jsonl", judgments)
     atomic_write_json(out / "accounting.json", accounting)
 

@@ -143,6 +143,9 @@ class JudgeConfig:
     # pairwise: the reference responses, from another arm of the sweep or from a file
     reference_arm: str | None = None
     reference_file: str | None = None  # jsonl: prompt_id (or prompt) and response
+    # The reply cache (SQLite; keep it on a local disk: WAL does not work over NFS).
+    # None: <results dir>/judge_cache.sqlite
+    cache_path: str | None = None
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import lzma
+import re
 import shutil
 import sqlite3
 import xml.etree.ElementTree as ET
@@ -28,8 +29,10 @@ POSTS_XML = "Posts.xml"
 _NAME_SUFFIXES = (".7z", "-posts", ".stackexchange.com", ".com", ".net")
 _BATCH = 5_000  # rows per executemany: large enough to amortise SQLite, small in memory
 _QUESTION, _ANSWER = "1", "2"  # PostTypeId values; the rest (wiki, tag excerpts) is skipped
-_REDOWNLOAD = ("The dump is damaged or incomplete: download the site's archive again "
-               "(or extract Posts.xml from it again).")
+_REDOWNLOAD = (
+    "The dump is damaged or incomplete: download the site's archive again "
+    "(or extract Posts.xml from it again)."
+)
 
 
 @dataclass(frozen=True)
@@ -65,32 +68,54 @@ def _posts_in(folder: Path) -> Path | None:
     return next((p for p in folder.iterdir() if p.name.lower() == "posts.xml"), None)
 
 
+# A full mirror splits the biggest site into one archive per table (stackoverflow.com-Posts.7z
+# is the one with posts) and has a meta site per exchange (discussion about the site itself,
+# not questions to answer): neither is an exchange to sample from.
+_OTHER_TABLES = re.compile(r"-(badges|comments|posthistory|postlinks|tags|users|votes)\.7z$", re.I)
+
+
+def _not_a_site(entry: str) -> bool:
+    return (
+        bool(_OTHER_TABLES.search(entry))
+        or entry.lower().startswith("meta.")
+        or ".meta." in entry.lower()
+    )
+
+
 def find_sites(folder: Path) -> list[SiteDump]:
     """The per-site dumps in `folder`: subfolders holding Posts.xml and .7z archives."""
     if not folder.is_dir():
-        raise UserError(f"{folder}: no such folder of Stack Exchange dumps (set the pool's "
-                        "path to a folder with one <site>.7z archive or <site>/Posts.xml each).")
+        raise UserError(
+            f"{folder}: no such folder of Stack Exchange dumps (set the pool's "
+            "path to a folder with one <site>.7z archive or <site>/Posts.xml each)."
+        )
     sites: dict[str, SiteDump] = {}
     for entry in sorted(folder.iterdir()):
         is_site = entry.suffix.lower() == ".7z" or (entry.is_dir() and _posts_in(entry))
-        if not is_site:
+        if not is_site or _not_a_site(entry.name):
             continue
         name = site_name(entry.name)
         if name in sites:
-            raise UserError(f"{folder}: {sites[name].path.name} and {entry.name} are both the "
-                            f"site '{name}'; keep one of them.")
+            raise UserError(
+                f"{folder}: {sites[name].path.name} and {entry.name} are both the "
+                f"site '{name}'; keep one of them."
+            )
         sites[name] = SiteDump(name, entry)
     if not sites:
-        raise UserError(f"{folder}: no Stack Exchange dumps found (expected <site>.7z archives "
-                        "or <site>/Posts.xml folders).")
+        raise UserError(
+            f"{folder}: no Stack Exchange dumps found (expected <site>.7z archives "
+            "or <site>/Posts.xml folders)."
+        )
     return list(sites.values())
 
 
 def _archive_member(archive: Path, names: list[str]) -> str:
     member = next((n for n in names if Path(n).name.lower() == "posts.xml"), None)
     if member is None:
-        raise UserError(f"{archive}: the archive holds no Posts.xml; download the site's "
-                        "full dump (the archive with Posts.xml in it).")
+        raise UserError(
+            f"{archive}: the archive holds no Posts.xml; download the site's "
+            "full dump (the archive with Posts.xml in it)."
+        )
     return member
 
 
@@ -143,15 +168,18 @@ def rows(xml_path: Path, label: str) -> Iterator[dict[str, str]]:
                     yield attrib
     except ET.ParseError as exc:
         line, column = exc.position
-        raise UserError(f"{label}: malformed XML at line {line}, column {column} "
-                        f"({ErrorString(exc.code)}). {_REDOWNLOAD}") from None
+        raise UserError(
+            f"{label}: malformed XML at line {line}, column {column} "
+            f"({ErrorString(exc.code)}). {_REDOWNLOAD}"
+        ) from None
     except OSError as exc:
         raise UserError(f"{label}: cannot read the file ({exc}).") from None
 
 
 def _random_key(seed: int, site: str, qid: int) -> int:
-    digest = hashlib.blake2b(f"ablate.se.order\x1f{seed}\x1f{site}\x1f{qid}".encode(),
-                             digest_size=8).digest()
+    digest = hashlib.blake2b(
+        f"ablate.se.order\x1f{seed}\x1f{site}\x1f{qid}".encode(), digest_size=8
+    ).digest()
     return int.from_bytes(digest, "big", signed=True)  # SQLite integers are signed 64-bit
 
 
@@ -175,8 +203,9 @@ def _flush(db: sqlite3.Connection, questions: list[tuple], answers: list[tuple])
     answers.clear()
 
 
-def load_posts(posts: Iterable[dict[str, str]], db_path: Path, site: str,
-               seed: int) -> sqlite3.Connection:
+def load_posts(
+    posts: Iterable[dict[str, str]], db_path: Path, site: str, seed: int
+) -> sqlite3.Connection:
     """A fresh SQLite file at db_path holding the questions and answers of `posts`."""
     db_path.unlink(missing_ok=True)
     db = sqlite3.connect(db_path)
@@ -192,8 +221,7 @@ def load_posts(posts: Iterable[dict[str, str]], db_path: Path, site: str,
     return db
 
 
-def _insert(db: sqlite3.Connection, posts: Iterable[dict[str, str]], site: str,
-            seed: int) -> None:
+def _insert(db: sqlite3.Connection, posts: Iterable[dict[str, str]], site: str, seed: int) -> None:
     questions: list[tuple] = []
     answers: list[tuple] = []
     for row in posts:
@@ -202,9 +230,16 @@ def _insert(db: sqlite3.Connection, posts: Iterable[dict[str, str]], site: str,
         if pid is None:
             continue
         if kind == _QUESTION:
-            questions.append((pid, _int(row.get("Score")), _int(row.get("AcceptedAnswerId"), None),
-                              row.get("Title", ""), row.get("Body", ""),
-                              _random_key(seed, site, pid)))
+            questions.append(
+                (
+                    pid,
+                    _int(row.get("Score")),
+                    _int(row.get("AcceptedAnswerId"), None),
+                    row.get("Title", ""),
+                    row.get("Body", ""),
+                    _random_key(seed, site, pid),
+                )
+            )
         elif kind == _ANSWER and (parent := _int(row.get("ParentId"), None)) is not None:
             answers.append((pid, parent, _int(row.get("Score")), row.get("Body", "")))
         if len(questions) + len(answers) >= _BATCH:

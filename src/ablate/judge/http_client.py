@@ -145,17 +145,30 @@ def _pool_sizes(connections: int) -> list[int]:
     return [min(_POOL_SIZE, connections - start) for start in range(0, connections, _POOL_SIZE)]
 
 
+def key_problem(key: str) -> str | None:
+    """Why a key cannot go into an HTTP header (said without showing the key), or None."""
+    if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
+        return (
+            "holds whitespace or characters an HTTP header cannot carry (a trailing "
+            "newline from a .env file?)"
+        )
+    return None
+
+
 def _read_key(settings: EndpointSettings) -> str | None:
     if settings.api_key_env is None:
         return None
     key = os.environ.get(settings.api_key_env, "")
+    name = settings.api_key_env
     if not key:
-        name = settings.api_key_env
         raise UserError(
             f"judge endpoint {settings.base_url}: the environment variable {name} (setting "
             f"api_key_env) is not set or empty; export {name}=<your API key>, or set "
             "api_key_env to null for an endpoint that needs no key"
         )
+    problem = key_problem(key)
+    if problem:
+        raise UserError(f"judge.api_key_env: the key in {name} {problem}; set it again.")
     return key
 
 
@@ -250,7 +263,11 @@ class ChatClient:
         wait = state.next_action.sleep if state.next_action else 0.0
         log.info(
             "judge call to %s failed (%s); retry %d of %d in %.2fs",
-            self._url, reason, state.attempt_number, self.settings.max_retries, wait,
+            self._url,
+            reason,
+            state.attempt_number,
+            self.settings.max_retries,
+            wait,
         )
 
     async def _attempt(self, payload: dict[str, Any], retries: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from ablate.errors import UserError
 from ablate.judge import parse  # the module, not its names: a changed parser is picked up
 from ablate.judge.accounting import JudgeAccounting
 from ablate.judge.cache import CachedReply, JudgeCache, request_key
@@ -145,9 +146,11 @@ class _Asker:
 
     async def _fetch(self, messages: list[dict[str, str]]) -> tuple[CachedReply, bool, int]:
         """The reply, whether it cost no call (cache or a shared call), and its retries."""
-        key = request_key(
-            self.settings.endpoint.model, messages, self.decoding, self.settings.template.version
-        )
+        # The endpoint is part of the model's identity: one model name on two local servers
+        # (llama.cpp, Ollama) can be two different sets of weights.
+        endpoint = self.settings.endpoint
+        model_id = f"{endpoint.base_url.rstrip('/')}|{endpoint.model}"
+        key = request_key(model_id, messages, self.decoding, self.settings.template.version)
         hit = self.cache.get(key)
         if hit is not None:
             return hit, True, 0
@@ -221,9 +224,25 @@ class OpenAIJudge:
                 jobs = [self._pairwise(asker, s, references.get(s["prompt_id"])) for s in samples]
             else:
                 jobs = [self._single(asker, s) for s in samples]
-            return list(await asyncio.gather(*jobs))
+            return list(
+                await asyncio.gather(
+                    *(self._guarded(j, s) for j, s in zip(jobs, samples, strict=True))
+                )
+            )
         finally:
             await asker.aclose()
+
+    async def _guarded(self, job: Any, sample: dict[str, Any]) -> dict[str, Any]:
+        """One sample's judgment, whatever its reply held: an unexpected failure while judging
+        it is that sample's failed call (unscored, retried on resume), never the whole trial's."""
+        try:
+            judgment: dict[str, Any] = await job
+        except UserError:
+            raise  # a setting (the key, the endpoint) that no sample can get past
+        except Exception as exc:
+            judgment = self._base(sample, [])
+            judgment["reason"] = f"judge call failed: unexpected reply ({type(exc).__name__})"
+        return judgment
 
     def _base(self, sample: dict[str, Any], calls: list[dict[str, Any]]) -> dict[str, Any]:
         """A judgment, unscored until a verdict is filled in."""

@@ -8,6 +8,7 @@ import os
 
 from ablate.config.schema import JudgeConfig
 from ablate.errors import UserError
+from ablate.judge.http_client import key_problem
 
 AUTH_FAILURES = (401, 403)
 
@@ -23,6 +24,11 @@ def check_endpoint(cfg: JudgeConfig, timeout_s: float = 10.0) -> None:
                 f"judge.api_key_env: the environment variable {cfg.api_key_env} is not set; "
                 f"export {cfg.api_key_env}=<your key>, or set judge.api_key_env=null for a "
                 "server without authentication."
+            )
+        problem = key_problem(key)
+        if problem:
+            raise UserError(
+                f"judge.api_key_env: the key in {cfg.api_key_env} {problem}; set it again."
             )
         headers["Authorization"] = f"Bearer {key}"
     url = f"{(cfg.base_url or '').rstrip('/')}/models"
