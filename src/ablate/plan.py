@@ -36,6 +36,7 @@ JUDGE_RUNTIME_SETTINGS = (
     "max_retries",
     "price_prompt_per_million",
     "price_completion_per_million",
+    "cache_path",
     "template",
     "reference_file",  # their content enters through judge_fingerprint
 )

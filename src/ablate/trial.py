@@ -99,7 +99,8 @@ def run_judge(ctx: TrialContext, out: Path) -> None:
         judgments = [unscored(s, reason, cfg) for s in samples]
     else:
         references = load_references(cfg, ctx.trial, ctx.ledger.root, samples)
-        judge = create_judge(cfg, ctx.device, judge_cache_path(ctx.ledger.root))
+        cache = Path(cfg.cache_path) if cfg.cache_path else judge_cache_path(ctx.ledger.root)
+        judge = create_judge(cfg, ctx.device, cache)
         judgments = judge.judge(samples, references)
         accounting = judge.accounting()
     failed = [j["reason"] for j in judgments if "judge call failed" in (j.get("reason") or "")]

@@ -74,7 +74,7 @@ def resolve_relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     if isinstance(prompts, dict) and isinstance(prompts.get("path"), str):
         prompts["path"] = _absolute(prompts["path"], base)
     judge = data.get("judge")
-    for key in ("template", "reference_file"):
+    for key in ("template", "reference_file", "cache_path"):
         if isinstance(judge, dict) and isinstance(judge.get(key), str):
             judge[key] = _absolute(judge[key], base)
     for section, key in (("model", "name_or_path"), ("judge", "model")):
