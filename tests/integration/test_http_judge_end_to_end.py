@@ -106,11 +106,13 @@ def test_http_judge_scores_everything_caches_and_never_leaks_the_key(tmp_path: P
         )
         assert run.returncode == 0, run.stderr
         sweep_dir = results / "httpjudge"
-        judged = judgments(sweep_dir, "likert-test-judge-1")
+        (likert,) = {row["judge"] for row in csv.DictReader((sweep_dir / "summary.csv").open())}
+        assert likert.startswith("likert-test-judge-1-"), "<mode>-<model>-<settings hash>"
+        judged = judgments(sweep_dir, likert)
         assert len(judged) == 2 * PROMPTS * SAMPLES, "none is lost"
         assert all(j["scored"] or j["reason"] for j in judged)
         assert all(j["score"] is None or 1 <= j["score"] <= 6 for j in judged)
-        first = metrics(sweep_dir, "likert-test-judge-1")
+        first = metrics(sweep_dir, likert)
         assert sum(m["judge_retries"] for m in first) == 4, "429, 500, hang, malformed: 4 retries"
         assert sum(m["judge_repairs"] for m in first) >= 1
         assert all(m["judge_cost_usd"] > 0 for m in first)
@@ -138,7 +140,7 @@ def test_http_judge_scores_everything_caches_and_never_leaks_the_key(tmp_path: P
         assert sum(m["judge_calls"] for m in cached) == 0
         assert sum(m["judge_cache_hits"] for m in cached) >= 2 * PROMPTS * SAMPLES
         assert (sweep_dir / "summary-again.csv").is_file()
-        assert judgments(sweep_dir, "likert-test-judge-1") == judged, "never overwritten"
+        assert judgments(sweep_dir, likert) == judged, "never overwritten"
 
         pairwise = ablate(
             "judge",
@@ -151,7 +153,8 @@ def test_http_judge_scores_everything_caches_and_never_leaks_the_key(tmp_path: P
         assert pairwise.returncode == 0, pairwise.stderr
         pair_texts = [r.messages[-1]["content"] for r in server.requests[calls_before:]]
         assert len(pair_texts) == 2 * PROMPTS * SAMPLES, "both orders for the synthetic arm"
-        rows = list(csv.DictReader((sweep_dir / "summary-pairwise-test-judge-1.csv").open()))
+        (summary,) = sweep_dir.glob("summary-pairwise-test-judge-1-*.csv")
+        rows = list(csv.DictReader(summary.open()))
         compared = next(r for r in rows if r["arm"] == "synthetic")
         assert float(compared["judge_position_consistency"]) == 0.0  # always "A": order-dependent
         assert float(compared["judge_win_rate"]) == 0.0  # ... so every pair is a tie
