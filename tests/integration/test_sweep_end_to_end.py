@@ -190,7 +190,9 @@ def test_changing_only_the_judge_rejudges_and_tracks_a_new_plan(
     )
     assert changed.returncode == 0, changed.stderr
     assert done_times(sweep_dir, "train") == trained, "a judge change must not retrain"
-    assert all(done_times(sweep_dir, "judge")[k] != v for k, v in judged.items())
+    after = done_times(sweep_dir, "judge")
+    assert all(after[k] == v for k, v in judged.items()), "the first judge's results are kept"
+    assert len(after) == 2 * len(judged), "the new judge's results sit beside them"
     runs = mlflow_runs(results, "rejudge")
     parents = [r for r in runs if r.data.tags.get("ablate.role") == "sweep"]
     assert len(parents) == 2, "each plan of the sweep has its own parent run and curves"
