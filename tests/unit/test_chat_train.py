@@ -26,7 +26,7 @@ from ablate.chat import (
 from ablate.config.schema import LoraSettings, TrainingConfig
 from ablate.data.synthetic import synthetic_records
 from ablate.models.load import load_causal_lm, load_tokenizer
-from ablate.models.tiny import EOS, PAD, build_tiny_model, builtin_path
+from ablate.models.tiny import EOS, PAD, build_tiny_model
 from ablate.train import (
     IGNORE,
     Example,
@@ -39,15 +39,6 @@ from ablate.train import (
 )
 
 TINY = "builtin:tiny"
-
-
-@pytest.fixture(scope="module")
-def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    # One cache folder per session (shared by name across test files), so the tiny model is
-    # built once; builtin_path reuses a finished copy.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ABLATE_CACHE", str(tmp_path_factory.getbasetemp() / "ablate-cache"))
-        yield builtin_path("tiny")
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +204,9 @@ def bare_tokenizer() -> Any:
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=[EOS, PAD], show_progress=False,
+        vocab_size=400,
+        special_tokens=[EOS, PAD],
+        show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     corpus = [r["prompt"] + "\n" + r["response"] for r in synthetic_records(100, seed=1)]
@@ -260,8 +253,14 @@ N_RECORDS = 16
 
 def _config(method: str) -> TrainingConfig:
     return TrainingConfig(
-        method=method, epochs=2, learning_rate=1e-3, final_learning_rate=1e-4,
-        batch_size=4, micro_batch_size=2, max_seq_length=128, lora=LoraSettings(r=4, alpha=8),
+        method=method,
+        epochs=2,
+        learning_rate=1e-3,
+        final_learning_rate=1e-4,
+        batch_size=4,
+        micro_batch_size=2,
+        max_seq_length=128,
+        lora=LoraSettings(r=4, alpha=8),
     )
 
 

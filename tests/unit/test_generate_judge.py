@@ -26,7 +26,7 @@ from ablate.generate import generate_samples, heldout_loss, load_finetuned
 from ablate.judge.hf import HFJudge, level_token_ids
 from ablate.judge.rubric import LIKERT_LEVELS, LIKERT_RUBRIC, LIKERT_VERSION, render_likert
 from ablate.models.load import load_tokenizer
-from ablate.models.tiny import EOS, PAD, build_tiny_model, builtin_path
+from ablate.models.tiny import EOS, PAD, build_tiny_model
 from ablate.plan import STAGES, Trial
 from ablate.score import judge_metrics, sample_metrics, scores_by_prompt
 from ablate.train import fine_tune, tokenize_example
@@ -34,14 +34,6 @@ from ablate.trial import run_trial
 
 TINY = "builtin:tiny"
 SAMPLE_KEYS = {"prompt_id", "prompt", "sample", "response", "n_tokens", "stopped"}
-
-
-@pytest.fixture(scope="module")
-def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    # Shared by name across test files, so the tiny model is built once per session.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ABLATE_CACHE", str(tmp_path_factory.getbasetemp() / "ablate-cache"))
-        yield builtin_path("tiny")
 
 
 def _training(method: str) -> TrainingConfig:

@@ -23,14 +23,6 @@ from ablate.models.tiny import TINY_VERSION, builtin_path, save_tiny
 SETTING = "model.name_or_path"
 
 
-@pytest.fixture(scope="module")
-def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    # Shared by name across test files, so the tiny model is built once per session.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ABLATE_CACHE", str(tmp_path_factory.getbasetemp() / "ablate-cache"))
-        yield builtin_path("tiny")
-
-
 # --- local folders and builtin names -----------------------------------------------------------
 
 
@@ -134,20 +126,25 @@ class _FakeApi:
     calls: ClassVar[list[tuple[str, str | None]]] = []
     error: ClassVar[BaseException | None] = None
 
-    def model_info(self, repo_id: str, revision: str | None = None,
-                   timeout: float | None = None) -> Any:
+    def model_info(
+        self, repo_id: str, revision: str | None = None, timeout: float | None = None
+    ) -> Any:
         _FakeApi.calls.append((repo_id, revision))
         if _FakeApi.error is not None:
             raise _FakeApi.error
         return object()
 
 
-def _fake_hub(monkeypatch: pytest.MonkeyPatch, cached: str | None,
-              error: BaseException | None) -> None:
+def _fake_hub(
+    monkeypatch: pytest.MonkeyPatch, cached: str | None, error: BaseException | None
+) -> None:
     _FakeApi.calls.clear()
     _FakeApi.error = error
-    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache",
-                        lambda repo_id, filename, revision=None, **kw: cached)
+    monkeypatch.setattr(
+        huggingface_hub,
+        "try_to_load_from_cache",
+        lambda repo_id, filename, revision=None, **kw: cached,
+    )
     monkeypatch.setattr(huggingface_hub, "HfApi", _FakeApi)
 
 
@@ -171,8 +168,11 @@ def test_check_available_explains_an_unreachable_hub(monkeypatch: pytest.MonkeyP
 
 
 def test_check_available_passes_for_a_cached_hub_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_hub(monkeypatch, cached="/hf/cache/models--org--m/snapshots/abc/config.json",
-              error=ConnectionError("no route to host"))
+    _fake_hub(
+        monkeypatch,
+        cached="/hf/cache/models--org--m/snapshots/abc/config.json",
+        error=ConnectionError("no route to host"),
+    )
     check_available("org/m", None, SETTING)
     assert _FakeApi.calls == []  # a cached model needs no hub
 
