@@ -3,9 +3,13 @@ dropped the rest. The pool manifest shows these counts (`ablate data inspect`)."
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from ablate.errors import UserError
 
 Record = dict[str, Any]  # "id", "prompt", "response" (str), plus source facts ("site", ...)
 
@@ -31,3 +35,14 @@ class BuildStats:
             "kept_by_group": dict(sorted(self.kept_by_group.items())),
             "notes": self.notes,
         }
+
+
+def json_object(line: str, path: Path, number: int, hint: str = "") -> dict[str, Any]:
+    """One line of a JSONL file as an object, or a UserError naming the file and the line."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}, line {number}: not valid JSON ({exc.msg}){hint}") from None
+    if not isinstance(row, dict):
+        raise UserError(f"{path}, line {number}: expected a JSON object per line.")
+    return row

@@ -7,13 +7,12 @@ user first; in the test file it is a single string, the prompt, with no reply.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ablate.config.schema import PoolConfig
-from ablate.data.build import BuildStats, Record
+from ablate.data.build import BuildStats, Record, json_object
 from ablate.errors import UserError
 
 CONVERSATIONS = "conversations"
@@ -63,15 +62,7 @@ def _turns(value: Any, path: Path, line: int) -> list[str]:
 
 
 def _parse(line: str, path: Path, number: int) -> dict[str, Any]:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{path}, line {number}: not valid JSON ({exc.msg}); a LIMA file holds one JSON "
-            "object per line."
-        ) from None
-    if not isinstance(row, dict):
-        raise UserError(f"{path}, line {number}: expected a JSON object per line.")
+    row = json_object(line, path, number, "; a LIMA file holds one JSON object per line.")
     if CONVERSATIONS not in row:
         raise UserError(
             f"{path}, line {number}: no '{CONVERSATIONS}' key (keys: {', '.join(row) or 'none'})"

@@ -7,12 +7,11 @@ Heavy sources import their module only when used.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ablate.config.schema import PoolConfig
-from ablate.data.build import BuildStats, Record
+from ablate.data.build import BuildStats, Record, json_object
 from ablate.errors import UserError
 from ablate.registry import Registry
 
@@ -45,12 +44,7 @@ def _text(value: object) -> str | None:
 
 
 def _jsonl_record(line: str, path: Path, number: int, pool: PoolConfig) -> Record:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}, line {number}: not valid JSON ({exc.msg}).") from None
-    if not isinstance(row, dict):
-        raise UserError(f"{path}, line {number}: expected a JSON object per line.")
+    row = json_object(line, path, number, ".")
     prompt = _text(row.get(pool.prompt_field))
     if prompt is None:
         raise UserError(

@@ -17,7 +17,6 @@ category, the sample is drawn from that index, the second pass prepares only the
 from __future__ import annotations
 
 import csv
-import json
 import random
 import re
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.config.schema import PoolConfig
-from ablate.data.build import BuildStats, Record
+from ablate.data.build import BuildStats, Record, json_object
 from ablate.errors import UserError
 
 CSV_SUFFIXES = {".csv"}
@@ -137,15 +136,8 @@ def _jsonl_rows(path: Path, pool: PoolConfig) -> Iterator[tuple[int, dict[str, A
         for line_number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(
-                    f"{path}, line {line_number}: not valid JSON ({exc.msg}); the file must "
-                    "hold one JSON object per line."
-                ) from None
-            if not isinstance(row, dict):
-                raise UserError(f"{path}, line {line_number}: expected a JSON object per line.")
+            hint = "; the file must hold one JSON object per line."
+            row = json_object(line, path, line_number, hint)
             try:
                 _check_columns(path, pool, list(row))
             except UserError as exc:
