@@ -34,13 +34,12 @@ def trial_status(sweep_dir: Path, trial: Trial) -> str:
 
 
 def trial_metrics(sweep_dir: Path, trial: Trial) -> dict[str, Any] | None:
-    path = (
-        TrialLedger(trial_root(sweep_dir, trial), trial.judge_name).stage_dir("score")
-        / "metrics.json"
-    )
-    if trial_status(sweep_dir, trial) != "done":
+    """The trial's metrics when it is done. The score key chains every earlier stage's key, so
+    a score stage done with its planned key means the whole trial is."""
+    ledger = TrialLedger(trial_root(sweep_dir, trial), trial.judge_name)
+    if not ledger.is_done("score", trial.stage_keys["score"]):
         return None
-    return read_json(path)
+    return read_json(ledger.stage_dir("score") / "metrics.json")
 
 
 def loss_curve(sweep_dir: Path, trial: Trial) -> list[tuple[int, float]]:
@@ -69,7 +68,8 @@ def trial_records(sweep_dir: Path, trials: list[Trial], params: dict[str, str]) 
 def summary_rows(sweep_dir: Path, trials: list[Trial]) -> list[dict[str, Any]]:
     rows = []
     for trial in trials:
-        metrics = trial_metrics(sweep_dir, trial) or {}
+        status = trial_status(sweep_dir, trial)
+        metrics = (trial_metrics(sweep_dir, trial) if status == "done" else None) or {}
         facts = {
             "trial_id": trial.trial_id,
             "arm": trial.arm,
@@ -77,7 +77,7 @@ def summary_rows(sweep_dir: Path, trials: list[Trial]) -> list[dict[str, Any]]:
             "n_examples": trial.n_examples,
             "seed": trial.seed,
             "folder": trial.folder,
-            "status": trial_status(sweep_dir, trial),
+            "status": status,
             "judge": trial.judge_name,
         }
         rows.append({c: facts.get(c, metrics.get(c)) for c in COLUMNS})

@@ -26,7 +26,7 @@ def _check_size(name: str, records: int, largest: int) -> None:
 
 def evaluation_prompt_count(config: Config) -> int | None:
     """How many evaluation prompts a trial samples; None when their file is not there yet."""
-    if data_warnings(config) and any(w.startswith("evaluation.") for w in data_warnings(config)):
+    if any(w.startswith("evaluation.") for w in data_warnings(config)):
         return None
     return len(evaluation_records(config.evaluation.prompts, config.evaluation.max_prompts))
 
