@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ablate.data import pool_stats
-from ablate.data.pool_stats import format_manifest_table, pool_statistics
+from ablate.data.pool_stats import format_manifest_table, manifest_warnings, pool_statistics
 
 
 def record(prompt: str, response: str, index: int = 0) -> dict[str, Any]:
@@ -269,3 +269,19 @@ def test_table_renders_missing_sections_as_none() -> None:
     text = format_manifest_table(manifest)
     assert "se-filtered" in text
     assert text.count("(none)") == 6  # all but Pool
+
+
+def test_table_shows_the_builds_warnings_and_an_empty_pool() -> None:
+    manifest = full_manifest()
+    assert manifest_warnings(manifest) == []
+    assert "Warnings" not in format_manifest_table(manifest)
+    manifest["build"]["warnings"] = ["site 'coffee': Posts.xml has no rows, so ..."]
+    text = format_manifest_table(manifest)
+    assert "Warnings" in text and "site 'coffee': Posts.xml has no rows" in text
+    assert text.index("Warnings") < text.index("Removed by rule")
+    manifest["stats"] = {"records": 0}
+    warnings = manifest_warnings(manifest)
+    assert len(warnings) == 2 and warnings[1].startswith("the pool has 0 records")
+    # A build that gave its own reason for the empty pool is not repeated.
+    manifest["build"]["warnings"] = ["the pool has 0 records: size is 0."]
+    assert manifest_warnings(manifest) == ["the pool has 0 records: size is 0."]

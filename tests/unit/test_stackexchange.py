@@ -401,3 +401,68 @@ def test_worker_processes_give_the_same_verdicts(monkeypatch: pytest.MonkeyPatch
         runner.close()
     assert [rule for rule, _ in serial] == [None, "answer_score", "no_answer", "first_person",
                                             "self_contained_title", "answer_length"]
+
+
+# --- empty dumps: warned about, or an error when nothing at all is left -------------------
+
+def write_empty_site(root: Path, name: str) -> Path:
+    (root / name).mkdir(parents=True, exist_ok=True)
+    (root / name / "Posts.xml").write_bytes(posts_xml([]))  # a valid <posts></posts>
+    return root / name / "Posts.xml"
+
+
+def test_a_site_with_no_rows_is_warned_about(tmp_path: Path) -> None:
+    write_site(tmp_path / "dump", "physics", thread(1))
+    empty = write_empty_site(tmp_path / "dump", "coffee")
+    write_site(tmp_path / "dump", "tea", [{"Id": 5, "PostTypeId": 5, "Body": "<p>wiki</p>"}])
+    records, stats = build(tmp_path / "dump", tmp_path / "work")
+    assert [r["id"] for r in records] == ["physics-1"]
+    coffee, tea = stats.warnings
+    assert coffee.startswith("site 'coffee'") and str(empty) in coffee and "no rows" in coffee
+    assert tea.startswith("site 'tea'") and "1 row(s) but no questions" in tea
+    assert stats.as_dict()["warnings"] == stats.warnings
+    assert stats.notes["sampling"]["eligible"] == {"coffee": 0, "physics": 1, "tea": 0}
+
+
+def test_dumps_with_no_question_at_all_are_a_user_error(tmp_path: Path) -> None:
+    write_empty_site(tmp_path / "dump", "coffee")
+    staging = tmp_path / "Posts.xml"
+    staging.write_bytes(posts_xml([]))
+    with py7zr.SevenZipFile(tmp_path / "dump" / "tea.stackexchange.com.7z", "w") as archive:
+        archive.write(staging, "Posts.xml")
+    with pytest.raises(UserError) as err:
+        build(tmp_path / "dump", tmp_path / "work")
+    message = str(err.value)
+    assert str(tmp_path / "dump") in message and "coffee, tea" in message
+    assert "no question" in message and "extracted" in message
+    assert not list((tmp_path / "work").iterdir())  # scratch files removed all the same
+
+
+def test_a_pool_the_filters_empty_is_built_with_a_warning(tmp_path: Path) -> None:
+    write_site(tmp_path / "dump", "physics", thread(1, score=3))
+    records, stats = build(tmp_path / "dump", tmp_path / "work")
+    assert records == [] and stats.removed == Counter({"answer_score": 1})
+    assert stats.warnings == ["the pool has 0 records: the filters removed all 1 question(s); "
+                              "see the removed counts and check the filter settings (filters.*) "
+                              "and the dumps."]
+    _, stats = build(tmp_path / "dump", tmp_path / "work2", size=0, filters=ALL_OFF)
+    assert stats.warnings == ["the pool has 0 records: size is 0."]
+
+
+def test_prepared_pool_carries_the_warnings_into_manifest_and_cli(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from ablate.data import commands
+
+    write_site(tmp_path / "dump", "physics", thread(1))
+    write_empty_site(tmp_path / "dump", "coffee")
+    pool = PoolConfig(source="stackexchange", path=str(tmp_path / "dump"))
+    config = SimpleNamespace(pools={"se": pool}, data=SimpleNamespace(embedding_model=None))
+    monkeypatch.setattr(commands, "load_config", lambda *args, **kwargs: config)
+    monkeypatch.setattr(commands, "require_data", lambda config: None)
+    [prepared] = commands.prepare_pools_of(tmp_path / "x.yaml", [], tmp_path / "results")
+    assert prepared.records == 1
+    assert len(prepared.warnings) == 1 and prepared.warnings[0].startswith("site 'coffee'")
+    shown = commands.inspect_pool(prepared.folder)
+    assert "Warnings" in shown and "site 'coffee'" in shown

@@ -12,6 +12,9 @@ from typing import Any
 from ablate.errors import UserError
 
 Record = dict[str, Any]  # "id", "prompt", "response" (str), plus source facts ("site", ...)
+# How the warning about a pool with no records starts, whoever records it (a source builder
+# with its reasons, or manifest_warnings from the record count), so it is given once.
+EMPTY_POOL = "the pool has 0 records"
 
 
 @dataclass
@@ -24,9 +27,16 @@ class BuildStats:
     kept_by_group: Counter[str] = field(default_factory=Counter)
     # anything else worth recording (rules that were switched on, sampling weights, ...)
     notes: dict[str, Any] = field(default_factory=dict)
+    # what a reader must see before using the pool: a source file that added nothing, a pool
+    # with no records (`ablate data prepare` prints these; `ablate data inspect` shows them)
+    warnings: list[str] = field(default_factory=list)
 
     def drop(self, rule: str) -> None:
         self.removed[rule] += 1
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -34,6 +44,7 @@ class BuildStats:
             "removed": dict(sorted(self.removed.items())),
             "kept_by_group": dict(sorted(self.kept_by_group.items())),
             "notes": self.notes,
+            "warnings": list(self.warnings),
         }
 
 

@@ -3,7 +3,7 @@ what each one holds (what every filter rule removed, groups, lengths, duplicates
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ablate.config.load import load_config
@@ -17,6 +17,9 @@ class PreparedPool:
     source: str
     records: int
     folder: Path
+    # What the build warned about (a source file that added nothing, no records at all),
+    # for the CLI to print; also in the pool's manifest, shown by `ablate data inspect`.
+    warnings: list[str] = field(default_factory=list)
 
 
 def prepare_pools_of(
@@ -27,10 +30,13 @@ def prepare_pools_of(
     require_data(config)
     pools_dir = (results_dir / "pools").resolve()
     prepared = []
+    from ablate.data.pool_stats import manifest_warnings
+
     for name, pool in sorted(config.pools.items()):
         folder = prepare_pool(name, pool, pools_dir, config.data.embedding_model)
-        records = read_manifest(folder)["stats"]["records"]
-        prepared.append(PreparedPool(name, pool.source, records, folder))
+        manifest = read_manifest(folder)
+        prepared.append(PreparedPool(name, pool.source, manifest["stats"]["records"], folder,
+                                     manifest_warnings(manifest)))
     return prepared
 
 

@@ -464,13 +464,30 @@ def _provenance_rows(manifest: Mapping[str, Any]) -> list[list[str]]:
     ]
 
 
+def manifest_warnings(manifest: Mapping[str, Any]) -> list[str]:
+    """The build's warnings (older manifests have none), and one for a pool with 0 records
+    unless the build already gave its own reasons for that."""
+    from ablate.data.build import EMPTY_POOL
+
+    warnings = [str(w) for w in (manifest.get("build") or {}).get("warnings") or []]
+    records = (manifest.get("stats") or {}).get("records")
+    if records == 0 and not any(w.startswith(EMPTY_POOL) for w in warnings):
+        warnings.append(f"{EMPTY_POOL}: nothing to train or evaluate on; check the "
+                        "source's files and settings.")
+    return warnings
+
+
 def format_manifest_table(manifest: dict[str, Any]) -> str:
-    """The manifest as plain-text tables, one per section; absent sections read "(none)"."""
+    """The manifest as plain-text tables, one per section; absent sections read "(none)".
+    Warnings, when there are any, come right after the pool's own table."""
     stats = manifest.get("stats") or {}
     seen = (manifest.get("build") or {}).get("seen")
     removed_title = "Removed by rule" + (f" (of {_number(seen)} seen)" if seen is not None else "")
+    warnings = manifest_warnings(manifest)
     sections = [
         _table("Pool", ["field", "value"], _pool_rows(manifest), numeric=False),
+        *([_table("Warnings", ["warning"], [[w] for w in warnings], numeric=False)]
+          if warnings else []),
         _table(removed_title, ["rule", "removed", "share of seen"], _removed_rows(manifest)),
         _table("Kept by group", ["group", "records", "share"], _group_rows(manifest)),
         _table(

@@ -25,7 +25,7 @@ from ablate.errors import UserError
 from ablate.ledger import atomic_write_json, read_json
 from ablate.plan import stable_hash
 
-POOL_BUILD_VERSION = 1  # bump when building changes its output
+POOL_BUILD_VERSION = 2  # bump when building changes its output (2: links, escapes, lists, <hr>)
 RECORDS, MANIFEST = "records.jsonl", "manifest.json"
 EDGE_BYTES = 1 << 20  # provenance hashes the first and last MiB of each source file
 

@@ -176,6 +176,19 @@ def rows(xml_path: Path, label: str) -> Iterator[dict[str, str]]:
         raise UserError(f"{label}: cannot read the file ({exc}).") from None
 
 
+class RowCount:
+    """`rows` passed through unchanged, counting them as they go."""
+
+    def __init__(self, rows: Iterable[dict[str, str]]) -> None:
+        self._rows = rows
+        self.count = 0
+
+    def __iter__(self) -> Iterator[dict[str, str]]:
+        for row in self._rows:
+            self.count += 1
+            yield row
+
+
 def _random_key(seed: int, site: str, qid: int) -> int:
     digest = hashlib.blake2b(
         f"ablate.se.order\x1f{seed}\x1f{site}\x1f{qid}".encode(), digest_size=8
@@ -255,6 +268,11 @@ FROM questions AS q LEFT JOIN answers AS a ON a.id = (
     SELECT b.id FROM answers AS b JOIN questions AS p ON p.id = b.parent
     WHERE b.parent = q.id ORDER BY b.score DESC, b.id = p.accepted DESC, b.id LIMIT 1)
 """
+
+
+def question_count(db: sqlite3.Connection) -> int:
+    count: int = db.execute("SELECT count(*) FROM questions").fetchone()[0]
+    return count
 
 
 def candidates(db: sqlite3.Connection, top_first: bool) -> Iterator[Candidate]:

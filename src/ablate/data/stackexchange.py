@@ -7,6 +7,14 @@ Two passes, both with bounded memory:
    order, appended to one store in work_dir;
 2. draw sites (se_sampling; the weights need every site's eligible count, hence two
    passes) and take each drawn site's next eligible record.
+
+Empty input is not passed over in silence. A site whose Posts.xml has no rows (a valid
+`<posts></posts>`: an empty export or a bad extraction), or rows but no questions, gets a
+warning in the build stats (the pool manifest shows it; `ablate data prepare` prints it).
+When no site has a single question there is nothing to build from: a UserError naming the
+folder, rather than an empty pool. A pool that ends up with 0 records although the dumps
+had questions (the filters removed them all, or `size` is 0) is built, with a warning:
+its manifest's removal counts are what to look at.
 """
 
 from __future__ import annotations
@@ -19,15 +27,17 @@ from itertools import islice
 from pathlib import Path
 
 from ablate.config.schema import PoolConfig
-from ablate.data.build import BuildStats, Record
+from ablate.data.build import EMPTY_POOL, BuildStats, Record
 from ablate.data.html_text import html_to_text
 from ablate.data.se_dump import (
     Candidate,
+    RowCount,
     SiteDump,
     candidates,
     find_sites,
     load_posts,
     posts_file,
+    question_count,
     rows,
 )
 from ablate.data.se_filters import FilterRunner, switches_on
@@ -94,14 +104,19 @@ def _store_batch(batch: list[Candidate], site: str, count: int, runner: FilterRu
 
 
 def _filter_site(site: SiteDump, pool: PoolConfig, stats: BuildStats,
-                 store: sqlite3.Connection, work_dir: Path, runner: FilterRunner) -> int:
-    """Run one site's questions through the filters into the store; its eligible count."""
+                 store: sqlite3.Connection, work_dir: Path, runner: FilterRunner) -> int | None:
+    """Run one site's questions through the filters into the store; its eligible count, or
+    None when its Posts.xml holds no questions (a warning says so)."""
     db_path = work_dir / f"{site.name}.sqlite"
     count = 0
     try:
         with posts_file(site, work_dir) as (xml_path, label):
-            db = load_posts(rows(xml_path, label), db_path, site.name, pool.seed)
+            posts = RowCount(rows(xml_path, label))
+            db = load_posts(posts, db_path, site.name, pool.seed)
         try:
+            if not question_count(db):
+                stats.warn(_no_questions(site, label, posts.count))
+                return None
             for batch in _batches(candidates(db, pool.filters.top_questions), _BATCH):
                 count = _store_batch(batch, site.name, count, runner, stats, store)
             store.commit()
@@ -110,6 +125,14 @@ def _filter_site(site: SiteDump, pool: PoolConfig, stats: BuildStats,
     finally:
         db_path.unlink(missing_ok=True)
     return count
+
+
+def _no_questions(site: SiteDump, label: str, row_count: int) -> str:
+    held = ("has no rows" if not row_count else
+            f"has {row_count:,} row(s) but no questions (PostTypeId 1)")
+    return (f"site '{site.name}': {label} {held}, so the site adds nothing to the pool; "
+            "check that its archive downloaded completely and Posts.xml was extracted from it "
+            "(an empty <posts></posts> is an empty export: download the site again).")
 
 
 def _prompt(pool: PoolConfig, site: str, qid: int, title: str, body_html: str) -> str:
@@ -140,6 +163,11 @@ def _sample(store: sqlite3.Connection, sizes: dict[str, int], groups: dict[str, 
     left = sum(sizes.values()) - sum(taken.values())
     if left:
         stats.removed[NOT_SAMPLED] += left
+    if not sum(taken.values()):
+        why = ("size is 0" if pool.size == 0 else
+               f"the filters removed all {stats.seen:,} question(s); see the removed counts and "
+               "check the filter settings (filters.*) and the dumps")
+        stats.warn(f"{EMPTY_POOL}: {why}.")
 
 
 def _notes(pool: PoolConfig, sizes: dict[str, int], groups: dict[str, str]) -> dict:
@@ -170,8 +198,16 @@ def _build(sites: list[SiteDump], pool: PoolConfig, stats: BuildStats, work_dir:
     store = _open_store(store_path)
     runner = FilterRunner(pool.filters, workers)
     try:
-        sizes = {site.name: _filter_site(site, pool, stats, store, work_dir, runner)
-                 for site in sites}
+        counts = {site.name: _filter_site(site, pool, stats, store, work_dir, runner)
+                  for site in sites}
+        if all(count is None for count in counts.values()):
+            raise UserError(
+                f"{pool.path}: no question in any site's Posts.xml (sites: "
+                f"{', '.join(sorted(counts))}), so there is nothing to build the pool from. "
+                "Check that the folder is the one with the dumps, that each archive "
+                "downloaded completely and that Posts.xml was extracted from it (an empty "
+                "<posts></posts> is an empty export: download the site again).")
+        sizes = {name: count or 0 for name, count in counts.items()}
         runner.close()  # the workers' memory is not needed while sampling
         stats.notes.update(_notes(pool, sizes, groups))
         yield from _sample(store, sizes, groups, pool, stats)
