@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 Scores = Sequence[Sequence[float | None]]
@@ -203,3 +203,137 @@ def summarize_scores(
         mean = Interval(estimate, math.nan, math.nan, "cluster-bootstrap", confidence)
         t_int = Interval(estimate, math.nan, math.nan, "t", confidence)
     return ScoreSummary(mean, t_int, n_prompts, n_scored, n_unscored)
+
+
+# --- Shares, rates and losses: ratio estimators resampled by prompt ---------------------------
+
+
+def _share_interval(
+    hits: FloatArray,
+    totals: FloatArray,
+    method: str,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> Interval:
+    """sum(hits) / sum(totals) with a bootstrap over prompts (rows), for a share in [0, 1].
+
+    The K responses to one prompt tend to get the same verdict, so a Wilson interval over
+    responses counts K correlated draws as K independent ones and is too narrow. At a share of
+    exactly 0 or 1 every resample repeats it and the bootstrap collapses to a point; then the
+    interval is Clopper-Pearson with one trial per prompt, the effective sample size if all the
+    responses to a prompt agreed (the true one lies between the prompts and the responses, so
+    this is the conservative end)."""
+    keep = totals > 0
+    hits, totals = hits[keep], totals[keep]
+    _check(hits.size, confidence, n_resamples)
+    estimate = float(hits.sum() / totals.sum())
+    if estimate in (0.0, 1.0):
+        ci = stats.binomtest(round(estimate * hits.size), hits.size).proportion_ci(
+            confidence, method="exact"
+        )
+        name = "clopper-pearson-over-prompts"
+        return Interval(estimate, float(ci.low), float(ci.high), name, confidence)
+    return _bootstrap((hits, totals), _ratio, estimate, method, confidence, n_resamples, seed)
+
+
+def cluster_bootstrap_share(
+    verdicts_by_prompt: Sequence[Sequence[str | None]],
+    outcome: str,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> Interval:
+    """Share of scored verdicts equal to ``outcome`` (None = unscored, left out), e.g. the win
+    rate of a pairwise judge or the "excellent" share of an absolute one, resampling prompts.
+
+    Raises ValueError when fewer than 2 prompts have a scored verdict."""
+    hits = np.array([sum(v == outcome for v in p) for p in verdicts_by_prompt], dtype=float)
+    totals = np.array([sum(v is not None for v in p) for p in verdicts_by_prompt], dtype=float)
+    return _share_interval(hits, totals, "cluster-bootstrap-share", confidence, n_resamples, seed)
+
+
+def outcome_shares(
+    verdicts_by_prompt: Sequence[Sequence[str | None]],
+    outcomes: Sequence[str],
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> dict[str, Interval]:
+    """``cluster_bootstrap_share`` for each outcome (win/tie/lose, excellent/pass/fail)."""
+    return {
+        o: cluster_bootstrap_share(verdicts_by_prompt, o, confidence, n_resamples, seed)
+        for o in outcomes
+    }
+
+
+def unscored_rate_interval(
+    scores_by_prompt: Scores, confidence: float = 0.95, n_resamples: int = 10_000, seed: int = 0
+) -> Interval:
+    """Share of responses left unscored (None or NaN), resampling prompts: an unparseable judge
+    reply tends to recur on the same prompt, so responses are not independent here either.
+    Raises ValueError when fewer than 2 prompts have a response."""
+    _, scored, _ = _prompt_totals(scores_by_prompt)
+    totals = np.array([len(p) for p in scores_by_prompt], dtype=float)
+    return _share_interval(
+        totals - scored, totals, "cluster-bootstrap-share", confidence, n_resamples, seed
+    )
+
+
+def heldout_loss_interval(
+    losses: ArrayLike,
+    token_counts: ArrayLike | None = None,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> Interval:
+    """Held-out loss of one trial from per-prompt (per-example) mean losses, resampling prompts.
+
+    Without token counts the estimate is the mean over prompts; with them it is the
+    token-weighted mean sum(loss_i * tokens_i) / sum(tokens_i), i.e. the loss per token over the
+    whole held-out set, and each resample recomputes that ratio. Raises ValueError for
+    non-finite losses, negative token counts or fewer than 2 prompts."""
+    loss = np.asarray(losses, dtype=float)
+    tokens = np.ones_like(loss) if token_counts is None else np.asarray(token_counts, float)
+    if loss.shape != tokens.shape:
+        raise ValueError(f"{loss.size} losses but {tokens.size} token counts")
+    if not np.isfinite(loss).all() or not np.isfinite(tokens).all() or (tokens < 0).any():
+        raise ValueError("losses and token counts must be finite, token counts >= 0")
+    keep = tokens > 0
+    sums, counts = loss[keep] * tokens[keep], tokens[keep]
+    _check(sums.size, confidence, n_resamples)
+    estimate = float(sums.sum() / counts.sum())
+    return _bootstrap(
+        (sums, counts), _ratio, estimate, "cluster-bootstrap", confidence, n_resamples, seed
+    )
+
+
+# --- Small pieces shared by the analysis ------------------------------------------------------
+
+
+def holm(p_values: ArrayLike) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order.
+
+    Sorted ascending, the i-th smallest (i = 0..m-1) becomes max over j <= i of
+    min(1, (m - j) * p_(j)): rejecting where the adjusted p < alpha controls the family-wise
+    error rate at alpha for any dependence between the tests, and is uniformly more powerful
+    than Bonferroni."""
+    p = np.asarray(p_values, dtype=float)
+    if p.size == 0:
+        return []
+    if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
+        raise ValueError("p-values must lie in [0, 1]")
+    order = np.argsort(p, kind="stable")
+    stepped = (p.size - np.arange(p.size)) * p[order]
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(stepped))
+    return [float(a) for a in adjusted]
+
+
+def satterthwaite_df(parts: Sequence[tuple[float, float]]) -> float:
+    """Welch-Satterthwaite degrees of freedom of a variance estimate V = sum_i v_i, where each
+    part v_i is a (signed) multiple of a mean square with df_i degrees of freedom:
+    df = V^2 / sum_i (v_i^2 / df_i). Parts with v_i = 0 drop out; inf when nothing is left."""
+    total = sum(v for v, _ in parts)
+    spread = sum(v * v / df for v, df in parts if v != 0)
+    return math.inf if spread == 0 else total * total / spread

@@ -11,9 +11,13 @@ from scipy import stats as sps
 from ablate.stats import (
     Interval,
     cluster_bootstrap_mean,
+    cluster_bootstrap_share,
+    heldout_loss_interval,
+    outcome_shares,
     paired_difference,
     summarize_scores,
     t_interval_of_prompt_means,
+    unscored_rate_interval,
 )
 
 # Any warning escaping the module (DegenerateDataWarning, numpy RuntimeWarning) fails a test.
@@ -214,3 +218,79 @@ def test_invalid_arguments_are_rejected() -> None:
         cluster_bootstrap_mean(data, n_resamples=1)
     with pytest.raises(ValueError, match="finite"):
         cluster_bootstrap_mean([[1, float("inf")], [2]])
+
+
+# --- shares, rates and held-out loss ----------------------------------------------------------
+
+
+def verdicts(rng: np.random.Generator, n_prompts: int, k: int, correlated: bool) -> list[list]:
+    """Win/lose verdicts with an overall win share near 0.5: either each prompt's k verdicts
+    agree (its own coin) or every verdict is its own coin."""
+    if correlated:
+        return [["win" if rng.random() < 0.5 else "lose"] * k for _ in range(n_prompts)]
+    return [["win" if rng.random() < 0.5 else "lose" for _ in range(k)] for _ in range(n_prompts)]
+
+
+def test_share_interval_holds_the_plug_in_share_and_leaves_out_unscored() -> None:
+    data = [["win", "lose", None], ["tie", "win"], [None], ["lose", "lose"], ["win"]]
+    share = cluster_bootstrap_share(data, "win", n_resamples=2000)
+    assert share.estimate == pytest.approx(3 / 7)
+    assert share.low <= share.estimate <= share.high
+    assert share.method == "cluster-bootstrap-share"
+    shares = outcome_shares(data, ("win", "tie", "lose"), n_resamples=2000)
+    assert sum(s.estimate for s in shares.values()) == pytest.approx(1.0)
+
+
+def test_share_interval_widens_with_within_prompt_correlation() -> None:
+    rng = np.random.default_rng(30)
+    independent = cluster_bootstrap_share(verdicts(rng, 100, 5, False), "win", n_resamples=2000)
+    correlated = cluster_bootstrap_share(verdicts(rng, 100, 5, True), "win", n_resamples=2000)
+    # 5 agreeing verdicts carry the information of 1: about sqrt(5) = 2.2 times wider.
+    assert width(correlated) > 1.8 * width(independent)
+    # ...which a Wilson interval over all 500 responses would miss.
+    k = round(correlated.estimate * 500)
+    wilson = sps.binomtest(k, 500).proportion_ci(0.95, method="wilson")
+    assert width(correlated) > 1.8 * (wilson.high - wilson.low)
+
+
+def test_share_at_zero_or_one_falls_back_to_clopper_pearson_over_prompts() -> None:
+    data = [["lose"] * 5 for _ in range(30)]
+    share = cluster_bootstrap_share(data, "win")
+    ref = sps.binomtest(0, 30).proportion_ci(0.95, method="exact")
+    assert (share.estimate, share.low, share.high) == pytest.approx((0.0, 0.0, ref.high))
+    assert share.method == "clopper-pearson-over-prompts"
+    assert cluster_bootstrap_share(data, "lose").low == pytest.approx(1 - ref.high)
+
+
+def test_unscored_rate_interval() -> None:
+    data = [[1, None, 3], [None, None], [4, 5], [2]]
+    rate = unscored_rate_interval(data, n_resamples=2000)
+    assert rate.estimate == pytest.approx(3 / 8)
+    assert rate.low <= rate.estimate <= rate.high
+    none = unscored_rate_interval([[1, 2], [3]])
+    assert none.estimate == 0.0 and none.low == 0.0 and 0 < none.high < 1
+
+
+def test_heldout_loss_interval_token_weighted_and_plain() -> None:
+    losses, tokens = [2.0, 1.0, 1.5, 3.0], [10, 30, 20, 0]
+    weighted = heldout_loss_interval(losses, tokens, n_resamples=2000)
+    assert weighted.estimate == pytest.approx((20 + 30 + 30) / 60)  # zero-token prompt out
+    plain = heldout_loss_interval(losses, n_resamples=2000)
+    assert plain.estimate == pytest.approx(7.5 / 4)
+    assert plain.low < plain.estimate < plain.high
+    with pytest.raises(ValueError, match="token counts"):
+        heldout_loss_interval(losses, tokens[:3])
+    with pytest.raises(ValueError, match="finite"):
+        heldout_loss_interval([1.0, math.nan])
+    with pytest.raises(ValueError, match="at least 2"):
+        heldout_loss_interval([1.0])
+
+
+def test_heldout_loss_interval_covers_the_mean() -> None:
+    rng = np.random.default_rng(31)
+    hits = 0
+    for i in range(100):
+        losses = rng.gamma(4.0, 0.5, 60)  # mean 2.0, skewed
+        ci = heldout_loss_interval(losses, n_resamples=500, seed=i)
+        hits += ci.low <= 2.0 <= ci.high
+    assert hits >= 85
