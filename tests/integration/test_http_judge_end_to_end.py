@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.chat_server import ChatServer, Hang, Malformed, Ok, RecordedRequest, Status
+from tests.support.chat_server import (
+    Behaviour,
+    ChatServer,
+    Hang,
+    Malformed,
+    Ok,
+    RecordedRequest,
+    Status,
+)
 from tests.support.cli import clean_env
 from tests.support.cli import run_ablate as ablate
 
@@ -86,7 +94,7 @@ def assert_key_nowhere(folder: Path) -> None:
 def test_http_judge_scores_everything_caches_and_never_leaks_the_key(tmp_path: Path) -> None:
     env = clean_env(ABLATE_CACHE=str(tmp_path / "cache"), **{KEY_VAR: KEY})
     # Faults first, then a reply with no verdict (repaired), then a truncated one.
-    script = [
+    script: list[Behaviour] = [
         Status(429, "slow down", headers={"Retry-After": "1"}),
         Status(500, "oops"),
         Hang(5.0),
@@ -94,7 +102,11 @@ def test_http_judge_scores_everything_caches_and_never_leaks_the_key(tmp_path: P
         Ok("I would say it is good but"),
         Ok("Relevant, detail", finish_reason="length"),
     ]
-    with ChatServer(script=script, default=verdict_for) as server:
+    # The sweep trains two trials and runs `ablate` four times: two minutes on a quiet machine,
+    # several times that on a loaded one. The default lifetime (300 s) once ran out mid-sweep:
+    # the server closed its port and every judge call failed with "ConnectError: All
+    # connection attempts failed". The lifetime is only a safety net; this one never runs out.
+    with ChatServer(script=script, default=verdict_for, max_lifetime_s=3600) as server:
         results = tmp_path / "results"
         run = ablate(
             "run",
@@ -114,6 +126,8 @@ def test_http_judge_scores_everything_caches_and_never_leaks_the_key(tmp_path: P
         assert all(j["score"] is None or 1 <= j["score"] <= 6 for j in judged)
         first = metrics(sweep_dir, likert)
         assert sum(m["judge_retries"] for m in first) == 4, "429, 500, hang, malformed: 4 retries"
+        # The hang and the malformed 200 may have been billed unseen; 429 and 500 were answers.
+        assert sum(m["judge_calls_maybe_repaid"] for m in first) == 2
         assert sum(m["judge_repairs"] for m in first) >= 1
         assert all(m["judge_cost_usd"] > 0 for m in first)
         assert all(r.headers.get("authorization") == f"Bearer {KEY}" for r in server.requests)
@@ -153,6 +167,7 @@ def test_http_judge_scores_everything_caches_and_never_leaks_the_key(tmp_path: P
         assert pairwise.returncode == 0, pairwise.stderr
         pair_texts = [r.messages[-1]["content"] for r in server.requests[calls_before:]]
         assert len(pair_texts) == 2 * PROMPTS * SAMPLES, "both orders for the synthetic arm"
+        assert not server.expired.is_set()
         (summary,) = sweep_dir.glob("summary-pairwise-test-judge-1-*.csv")
         rows = list(csv.DictReader(summary.open()))
         compared = next(r for r in rows if r["arm"] == "synthetic")

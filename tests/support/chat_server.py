@@ -9,10 +9,17 @@ closed without reply (drop).
     with ChatServer([Status(429, headers={"Retry-After": "1"}), Status(500), Ok("X")]) as srv:
         ... EndpointSettings(base_url=srv.url, ...) ...
         srv.requests[0].body["messages"], srv.max_in_flight
+        srv.wait_for_requests(3, timeout_s=60)  # a condition to wait on, not a sleep
 
 Python's ThreadingHTTPServer (one thread per keep-alive connection) is enough: the benchmark
 holds 32-64 connections sleeping `latency_s` each, which threads do well, and it needs no
-dependency. The server only binds 127.0.0.1, and stops by itself after `max_lifetime_s`.
+dependency. Its listen backlog is 256 (socketserver's default is 5): 64 clients connecting at
+once must find room in the accept queue. Handler threads are daemons, so a hung reply never
+keeps a test process alive. The server only binds 127.0.0.1, and stops by itself after
+`max_lifetime_s` (a safety net for a server a test forgot to stop): it then says so on stderr,
+because what a client sees afterwards, "connection refused" ("ConnectError: All connection
+attempts failed" in httpx), does not name the cause. Tests that run whole sweeps (minutes, more
+on a loaded machine) must pass a lifetime far above their duration.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -206,9 +214,9 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # 64 clients connecting at once must not overflow the backlog
 
-    def __init__(self, chat: ChatServer) -> None:
+    def __init__(self, chat: ChatServer, port: int) -> None:
         self.chat = chat
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
 
 class ChatServer:
@@ -220,18 +228,21 @@ class ChatServer:
         default: Behaviour | Responder = echo_last_user,
         latency_s: float = 0.0,
         max_lifetime_s: float = 300.0,
+        port: int = 0,  # 0: any free port; a fixed one lets a test bring a server up late
     ) -> None:
         self.latency_s = latency_s
         self.max_in_flight = 0
+        self.expired = threading.Event()  # set when max_lifetime_s stopped the server
         self._script: deque[Behaviour | Responder] = deque(script)
         self._default = default
         self._max_lifetime_s = max_lifetime_s
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # notified at each recorded request
         self._requests: list[RecordedRequest] = []
         self._connections: set[socket.socket] = set()
         self._now_in_flight = 0
         self._stopping = threading.Event()
-        self._httpd = _HTTPServer(self)
+        self._httpd = _HTTPServer(self, port)
         self._thread: threading.Thread | None = None
         self._timer: threading.Timer | None = None
 
@@ -245,6 +256,13 @@ class ChatServer:
         with self._lock:
             return list(self._requests)
 
+    def wait_for_requests(self, count: int, timeout_s: float) -> bool:
+        """Block until `count` requests were received (whatever their reply); False on timeout.
+
+        Tests wait on this condition instead of sleeping, so a loaded machine is only slower."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self._requests) >= count, timeout_s)
+
     def push(self, *behaviours: Behaviour | Responder) -> None:
         with self._lock:
             self._script.extend(behaviours)
@@ -255,10 +273,21 @@ class ChatServer:
         )
         self._thread.start()
         # Bounded: a server a test forgot to stop still goes away.
-        self._timer = threading.Timer(self._max_lifetime_s, self.stop)
+        self._timer = threading.Timer(self._max_lifetime_s, self._expire)
         self._timer.daemon = True
         self._timer.start()
         return self
+
+    def _expire(self) -> None:
+        """The lifetime ran out: stop, and say so (clients only see connections refused)."""
+        self.stop()
+        print(
+            f"ChatServer {self.url}: stopped after max_lifetime_s={self._max_lifetime_s}; "
+            "a test still using it sees 'connection refused'. Pass a longer max_lifetime_s.",
+            file=sys.stderr,
+            flush=True,
+        )
+        self.expired.set()  # once the port refuses: a test waiting on it sees what follows
 
     def stop(self) -> None:
         with self._lock:
@@ -290,8 +319,9 @@ class ChatServer:
             body = None
         lowered = {name.lower(): value for name, value in headers.items()}
         request = RecordedRequest(method, path, lowered, body, time.monotonic())
-        with self._lock:
+        with self._arrived:
             self._requests.append(request)
+            self._arrived.notify_all()
         return request
 
     def _next_behaviour(self, request: RecordedRequest) -> Behaviour:

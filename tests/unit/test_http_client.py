@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import logging
 import pickle
+import socket
 import time
 import traceback
 from datetime import UTC, datetime, timedelta
@@ -196,6 +197,79 @@ def test_concurrency_limit_is_respected(limit: int) -> None:
         replies = ask(settings(server, max_concurrency=limit), calls=3 * limit)
     assert server.max_in_flight == limit and len(replies) == 3 * limit
     assert [r.text for r in replies] == ["echo: Rate"] * 3 * limit
+
+
+def test_64_simultaneous_connections_all_succeed() -> None:
+    # 64 connections opened in the same instant: the accept queue must hold them all (the
+    # server's listen backlog is 256; socketserver's default of 5 would drop SYNs, and a
+    # dropped SYN is resent only after a second). Each call waits for the latency, so all 64
+    # are in flight at once, each on its own connection.
+    with ChatServer(latency_s=0.5) as server:
+        replies = ask(settings(server, max_concurrency=64, max_retries=0, timeout_s=60), calls=64)
+        assert server.max_in_flight == 64 and len(server.requests) == 64
+    assert [r.retries for r in replies] == [0] * 64
+
+
+class _StartServerOnRefusal(logging.Handler):
+    """Brings a server up on `port` when httpcore logs the first refused connection attempt:
+    the client's next attempt, if it makes one, finds it listening."""
+
+    def __init__(self, holder: socket.socket) -> None:
+        super().__init__(logging.DEBUG)
+        self.holder, self.port = holder, holder.getsockname()[1]
+        self.servers: list[ChatServer] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("connect_tcp.failed") and not self.servers:
+            self.holder.close()  # never listened: the port is free at once
+            self.servers.append(ChatServer([Ok("up at last")], port=self.port).start())
+
+
+def test_a_refused_connection_is_retried_outside_the_retry_budget() -> None:
+    # A port bound but not listening refuses connections until the handler starts a server.
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    handler = _StartServerOnRefusal(holder)
+    logger = logging.getLogger("httpcore.connection")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        cfg = EndpointSettings(
+            f"http://127.0.0.1:{handler.port}/v1", "m", api_key_env=None, max_retries=0
+        )
+        [reply] = ask(cfg)  # no retry budget at all: a refusal would fail the call
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        holder.close()
+        for server in handler.servers:
+            server.stop()
+    assert len(handler.servers) == 1, "the first attempt was refused"
+    assert (reply.text, reply.retries, reply.maybe_repaid) == ("up at last", 0, 0)
+
+
+def test_a_server_past_its_lifetime_says_so() -> None:
+    with ChatServer(max_lifetime_s=0.05) as server:
+        assert server.expired.wait(timeout=60)
+        error = ask_error(settings(server, max_retries=0))
+    # What the end-to-end test saw when its sweep outlived the server on a loaded machine.
+    assert "ConnectError: All connection attempts failed" in error.reason
+    assert not error.maybe_billed, "a connection never opened carried no request"
+
+
+def test_unseen_replies_are_told_apart_from_answers() -> None:
+    # A hang may have been processed and billed; 503 and 429 are answers; a 504 gateway may
+    # have left its backend working; an unreadable 200 was answered.
+    script: list[Behaviour] = [Hang(10), Status(503), Status(504), Status(429), Malformed()]
+    with ChatServer([*script, Ok("done")]) as server:
+        [reply] = ask(settings(server, max_retries=5, timeout_s=0.3))
+    assert (reply.retries, reply.maybe_repaid) == (5, 3)
+    with ChatServer([Status(500), Hang(10)]) as server:
+        error = ask_error(settings(server, max_retries=1, timeout_s=0.3))
+    assert (error.retries, error.maybe_repaid, error.maybe_billed) == (1, 0, True)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.maybe_repaid, copy.maybe_billed) == (0, True)
 
 
 def _leak_scenarios() -> list[tuple[list[Behaviour], dict[str, Any]]]:

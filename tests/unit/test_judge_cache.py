@@ -104,11 +104,14 @@ def test_file_holds_only_hashes_and_replies(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
     with JudgeCache(path) as cache:
         cache.put(_key(), CachedReply("Reply text", None, 1, 2, "m"))
+        cache.begin_sending(_key(template_version="in flight"))
     conn = sqlite3.connect(path)
     tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
     columns = [row[1] for row in conn.execute("PRAGMA table_info(replies)")]
+    pending = [row[1] for row in conn.execute("PRAGMA table_info(pending)")]
     conn.close()
-    assert tables == ["replies"]
+    assert sorted(tables) == ["pending", "replies"]
+    assert pending == ["key", "sending", "sent"]  # a hash, a random token, a time
     assert columns == [
         "key",
         "text",
@@ -122,6 +125,47 @@ def test_file_holds_only_hashes_and_replies(tmp_path: Path) -> None:
     # The request itself is hashed, never stored.
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     assert b"Reply text" in stored and b"Q and A" not in stored
+
+
+def test_a_sending_is_recorded_until_its_reply_is_stored(tmp_path: Path) -> None:
+    reply = CachedReply("5", None, None, None, None)
+    with JudgeCache(tmp_path / "c.sqlite") as cache:
+        first = cache.begin_sending(_key())
+        assert (first.unseen_before, first.reply, cache.pending()) == (0, None, 1)
+        again = cache.begin_sending(_key())  # the first one's reply was never seen
+        assert (again.unseen_before, cache.pending()) == (1, 1), "taken over, counted once"
+        cache.forget_sending(first)
+        assert cache.pending() == 1, "only a sending's own record is forgotten"
+        cache.put(_key(), reply)
+        assert cache.pending() == 0
+        late = cache.begin_sending(_key())  # e.g. another process's miss: stored meanwhile
+        assert late.reply == cache.get(_key()) and cache.pending() == 0
+        other = cache.begin_sending(_key(template_version="other"))
+        cache.forget_sending(other)  # certainly not billed
+        assert cache.pending() == 0
+        assert cache.begin_sending(_key(template_version="other")).unseen_before == 0
+
+
+def test_a_cache_file_of_the_earlier_format_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    # Exactly what the first version created: one table, user_version 1, WAL.
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(
+        "CREATE TABLE replies (key TEXT PRIMARY KEY NOT NULL, text TEXT NOT NULL, logprobs TEXT,"
+        " prompt_tokens INTEGER, completion_tokens INTEGER, model TEXT, created REAL NOT NULL)"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO replies VALUES (?, 'old reply', NULL, 3, 1, 'm', 1.0)", (_key(),))
+    conn.close()
+    with JudgeCache(path) as cache:
+        old = cache.get(_key())
+        assert old is not None and old.text == "old reply"
+        cache.begin_sending(_key(template_version="new"))
+        assert cache.pending() == 1
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1, "older ablates still read it"
+    conn.close()
 
 
 def test_cache_pickles_by_path(tmp_path: Path) -> None:
@@ -155,6 +199,7 @@ def _writer(path: str, worker: int, barrier: Any, results: Any) -> None:
                 if i < SHARED:  # every worker requests these: the first reply wins
                     keys.append((_key(template_version=f"shared-{i}"), f"w{worker}"))
                 for key, text in keys:
+                    cache.begin_sending(key)  # as the judge does before each request
                     cache.put(key, CachedReply(text, None, None, None, None))
                     got = cache.get(key)
                     assert got is not None, f"lost {key}"
@@ -181,6 +226,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     assert not errors
     with JudgeCache(path) as cache:
         assert cache.stats()["entries"] == WORKERS * UNIQUE + SHARED
+        assert cache.pending() == 0, "every stored reply cleared its record"
         for seen in reports.values():
             for key, text in seen.items():
                 stored = cache.get(key)

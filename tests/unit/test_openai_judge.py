@@ -395,6 +395,12 @@ def test_accounting_merges_and_settings_check_the_template() -> None:
     assert (merged.judged, merged.unscored, merged.calls) == (4, 1, 4)
     assert merged.as_metrics()["judge_unscored_rate"] == 0.25
     assert JudgeAccounting().as_metrics()["judge_unscored_rate"] == 0.0
+    # Recomputed from the call records of judgments.jsonl, failed calls included.
+    recounted = JudgeAccounting()
+    recounted.add({"scored": True, "calls": [{"maybe_repaid": 2}, {"retries": 1}]})
+    recounted.add({"scored": False, "calls": [{"maybe_repaid": 1, "error": "timed out"}]})
+    assert recounted.as_metrics()["judge_calls_maybe_repaid"] == 3
+    assert JudgeAccounting().as_metrics()["judge_calls_maybe_repaid"] == 0
     endpoint = EndpointSettings(base_url="http://127.0.0.1:1/v1", model="m", api_key_env=None)
     with pytest.raises(ValueError, match="pairwise"):
         HttpJudgeSettings(endpoint, "likert", BUILTIN_TEMPLATES["pairwise"])

@@ -9,6 +9,13 @@ judge_cached_prompt_tokens / judge_cached_completion_tokens (what they cost when
 paid), and judge_cost_usd counts only the paid tokens. A failed call's tokens are unknown
 (the server sent no usage) and count nowhere, though a provider may bill them.
 
+judge_calls_maybe_repaid counts sendings of a request that may have been billed without our
+seeing the reply (the process was killed while the call was in flight, the call timed out after
+sending, its connection was lost, its 200 could not be read) and that were then sent again, by
+this run or a later one: each is counted once, by the run that sent the request again, from
+the call records' "maybe_repaid". They are possible, not certain, second payments: an upper
+bound on the calls paid twice (see cache.py, "Calls in flight").
+
 Metrics whose value is undefined are left out rather than logged as None or NaN, so every
 value can go to MLflow as is: judge_cost_usd without both prices, and
 judge_position_consistency before any pairwise judgment was scored.
@@ -30,6 +37,7 @@ class JudgeAccounting:
     failed_calls: int = 0  # requests that failed for good (after the client's retries)
     cache_hits: int = 0  # replies served from the cache (or shared with an identical request)
     retries: int = 0  # retries of returned and of failed requests
+    maybe_repaid: int = 0  # sendings whose reply may have been billed unseen, then sent again
     repairs: int = 0  # repair requests asked, whether paid or served from the cache
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -61,6 +69,7 @@ class JudgeAccounting:
 
     def _add_call(self, call: dict[str, Any]) -> None:
         self.retries += int(call.get("retries") or 0)
+        self.maybe_repaid += int(call.get("maybe_repaid") or 0)  # failed calls' too
         self.repairs += 1 if call.get("repair") else 0
         if call.get("error") is not None:
             self.failed_calls += 1
@@ -104,6 +113,7 @@ class JudgeAccounting:
             "judge_judged": self.judged,
             "judge_calls": self.calls,
             "judge_failed_calls": self.failed_calls,
+            "judge_calls_maybe_repaid": self.maybe_repaid,
             "judge_cache_hits": self.cache_hits,
             "judge_retries": self.retries,
             "judge_repairs": self.repairs,

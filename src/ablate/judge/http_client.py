@@ -19,6 +19,22 @@ Retry policy (exponential backoff with full jitter, tenacity):
   so calls are spaced evenly instead of bursting rpm calls at the start of each minute; every
   attempt, retries included, takes a slot because the server counts them all.
 
+Connection set-up is retried apart from that budget: a connection that could not be opened
+(refused, or its connect timed out) carried no request, so opening it again can never pay
+twice. httpcore does it (AsyncHTTPTransport(retries=_CONNECT_RETRIES)): at once, then after
+0.5 s and 1 s, all inside the call's `timeout_s` deadline. A server briefly unable to accept
+(restarting, or its accept queue full under a burst of connections) then costs no retry of
+the budget; one that stays down still fails the attempt with a connection error, retried as
+above.
+
+Replies never seen. Some failed attempts may have been processed, and billed, by the server
+without our seeing the reply: a timeout once the request was written, a connection lost after
+it, a 200 whose body cannot be read, HTTP 504 (a gateway that stopped waiting for a backend
+that may still answer). Each such attempt that is followed by another sending of the request
+is counted in `maybe_repaid` (ChatReply, JudgeCallError); JudgeCallError.maybe_billed says
+whether the last attempt was one. Every other status is the server's answer instead of a
+completion, taken as unbilled; a connection never opened carried nothing.
+
 The API key is read from the environment variable *named* in the settings and goes only into
 the Authorization header: it is scrubbed from server error messages and reply bodies (a server
 may echo it) and never appears in exceptions, reprs or logs.
@@ -27,10 +43,13 @@ may echo it) and never appears in exceptions, reprs or logs.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import logging
 import os
 import random
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -50,6 +69,10 @@ _MIN_SCRUB_LEN = 8  # scrubbing a 1-character "key" would mangle every reply
 # #1035, encode/httpx#3215): at 64 connections in one pool the client burns its CPU there and
 # reaches a fifth of the throughput the server allows. Pools of 16 keep that cost flat.
 _POOL_SIZE = 16
+# Connection set-up retries (httpcore waits 0, 0.5, 1 s): outside the call's retry budget.
+_CONNECT_RETRIES = 3
+# Statuses after which the request may still have been processed (and billed) upstream.
+_UNSEEN_STATUSES = frozenset({504})
 
 
 @dataclass(frozen=True)
@@ -97,30 +120,48 @@ class ChatReply:
     model: str | None  # the "model" the server reports
     retries: int  # how many retries this call needed
     raw: dict[str, Any]  # the parsed JSON body
+    maybe_repaid: int = 0  # retries sent after an attempt whose reply was never seen
 
 
 class JudgeCallError(Exception):
     """The call failed for good: a non-retryable status, or retries exhausted."""
 
-    def __init__(self, reason: str, retries: int, status: int | None) -> None:
-        # All three go to Exception.args so the error pickles (it may cross Ray processes).
-        super().__init__(reason, retries, status)
+    def __init__(
+        self,
+        reason: str,
+        retries: int,
+        status: int | None,
+        maybe_repaid: int = 0,
+        maybe_billed: bool = False,
+    ) -> None:
+        # All go to Exception.args so the error pickles (it may cross Ray processes).
+        super().__init__(reason, retries, status, maybe_repaid, maybe_billed)
         self.reason = reason
         self.retries = retries
         self.status = status
+        self.maybe_repaid = maybe_repaid  # as ChatReply.maybe_repaid
+        self.maybe_billed = maybe_billed  # the last attempt's reply may exist, unseen
 
     def __str__(self) -> str:
         return self.reason
 
 
 class _RetryableError(Exception):
-    """One failed attempt worth retrying; `retry_after_s` is the server's Retry-After."""
+    """One failed attempt worth retrying; `retry_after_s` is the server's Retry-After;
+    `unseen`: the server may have processed (and billed) it without our seeing the reply."""
 
-    def __init__(self, reason: str, status: int | None, retry_after_s: float | None = None):
+    def __init__(
+        self,
+        reason: str,
+        status: int | None,
+        retry_after_s: float | None = None,
+        unseen: bool = False,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.retry_after_s = retry_after_s
+        self.unseen = unseen
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -143,6 +184,21 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 def _pool_sizes(connections: int) -> list[int]:
     """Split `connections` into pools of at most _POOL_SIZE: 40 -> [16, 16, 8]."""
     return [min(_POOL_SIZE, connections - start) for start in range(0, connections, _POOL_SIZE)]
+
+
+def _skip_absent_sniffio() -> None:
+    """Let httpcore's `import sniffio`, repeated several times per request, fail at once.
+
+    httpcore 1.0 asks sniffio which async library is running (current_async_library) each
+    time it makes a lock or a cancellation shield, about five times per request, importing it
+    each time. anyio 4 no longer installs sniffio, and Python does not remember a failed import:
+    each one searches every sys.path entry again, about 0.2 ms, a third of this client's CPU
+    per call (measured at concurrency 32). A None in sys.modules is Python's own "known absent"
+    entry: the import raises ModuleNotFoundError at once, as it would have after the search,
+    and httpcore takes asyncio, as it would have. With sniffio installed this does nothing
+    (installing it, a dependency of the project, is the cleaner way to the same speed)."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
 def key_problem(key: str) -> str | None:
@@ -185,7 +241,10 @@ class ChatClient:
             httpx.AsyncClient(
                 headers=headers,
                 timeout=httpx.Timeout(settings.timeout_s),
-                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                transport=httpx.AsyncHTTPTransport(
+                    limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                    retries=_CONNECT_RETRIES,
+                ),
             )
             for size in _pool_sizes(n)
         ]
@@ -193,6 +252,7 @@ class ChatClient:
         self._slots = asyncio.Semaphore(n)
         rpm = settings.requests_per_minute
         self._limiter = AsyncLimiter(1, 60.0 / rpm) if rpm else None
+        _skip_absent_sniffio()
 
     def __repr__(self) -> str:
         return f"ChatClient(url={self._url!r}, model={self.settings.model!r})"
@@ -213,8 +273,14 @@ class ChatClient:
         temperature: float,
         max_tokens: int,
         logprobs: int | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> ChatReply:
-        """One chat completion, retried per the module's policy; JudgeCallError if it fails."""
+        """One chat completion, retried per the module's policy; JudgeCallError if it fails.
+
+        `before_send` runs once, when the request is about to leave for the first time: after
+        the concurrency slot and the rate limit, so a caller recording its sending there
+        records only what is really sent (not calls queued behind the concurrency limit). An
+        exception it raises propagates and the request is never sent."""
         payload: dict[str, Any] = {
             "model": self.settings.model,
             "messages": messages,
@@ -224,12 +290,16 @@ class ChatClient:
         if logprobs is not None:
             payload["logprobs"] = True
             payload["top_logprobs"] = logprobs
-        body, retries = await self._with_retries(payload)
-        return _to_reply(body, retries)
+        body, retries, maybe_repaid = await self._with_retries(payload, before_send)
+        return _to_reply(body, retries, maybe_repaid)
 
-    async def _with_retries(self, payload: dict[str, Any]) -> tuple[dict[str, Any], int]:
-        """The reply body and the retries it took; JudgeCallError once retrying is pointless."""
-        retries = 0
+    async def _with_retries(
+        self, payload: dict[str, Any], before_send: Callable[[], None] | None
+    ) -> tuple[dict[str, Any], int, int]:
+        """The reply body, the retries it took and how many of them re-sent after an unseen
+        reply; JudgeCallError once retrying is pointless."""
+        retries = unseen = 0
+        last: _RetryableError | None = None
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_retries + 1),
             wait=self._wait_s,
@@ -241,10 +311,18 @@ class ChatClient:
             async for attempt in retrying:
                 with attempt:
                     retries = attempt.retry_state.attempt_number - 1
-                    return await self._attempt(payload, retries), retries
+                    unseen += 1 if last is not None and last.unseen else 0
+                    try:
+                        first = before_send if retries == 0 else None
+                        return await self._attempt(payload, retries, first), retries, unseen
+                    except _RetryableError as exc:
+                        last = exc
+                        raise
         except _RetryableError as exc:
             reason = f"{self._url}: gave up after {retries} retries; last error: {exc.reason}"
-            raise JudgeCallError(reason, retries, exc.status) from exc
+            raise JudgeCallError(reason, retries, exc.status, unseen, exc.unseen) from exc
+        except JudgeCallError as exc:  # the server's answer, or nothing sent: not billed
+            raise JudgeCallError(exc.reason, exc.retries, exc.status, unseen) from None
         raise AssertionError("tenacity neither returned nor raised")  # unreachable
 
     def _wait_s(self, state: RetryCallState) -> float:
@@ -270,11 +348,15 @@ class ChatClient:
             wait,
         )
 
-    async def _attempt(self, payload: dict[str, Any], retries: int) -> dict[str, Any]:
+    async def _attempt(
+        self, payload: dict[str, Any], retries: int, before_send: Callable[[], None] | None
+    ) -> dict[str, Any]:
         """One HTTP round trip, holding a concurrency slot (not while backing off)."""
         async with self._slots:
             if self._limiter is not None:
                 await self._limiter.acquire()
+            if before_send is not None:
+                before_send()  # synchronous: nothing else runs before the request leaves
             # The pool with most free connections has one: the semaphore admits no more calls
             # than all pools hold together (pools differ in size, so not the least loaded).
             index = max(range(len(self._pools)), key=self._pool_free.__getitem__)
@@ -285,12 +367,12 @@ class ChatClient:
                     response = await self._pools[index].post(self._url, json=payload)
             except (TimeoutError, httpx.TimeoutException) as exc:
                 reason = f"timed out after {self.settings.timeout_s}s ({type(exc).__name__})"
-                raise _RetryableError(reason, None) from exc
+                raise _RetryableError(reason, None, unseen=_maybe_sent(exc)) from exc
             except httpx.UnsupportedProtocol as exc:
                 raise JudgeCallError(f"{self._url}: {exc}", retries, None) from None
             except httpx.TransportError as exc:
                 reason = f"connection error: {type(exc).__name__}: {exc}"
-                raise _RetryableError(reason, None) from exc
+                raise _RetryableError(reason, None, unseen=_maybe_sent(exc)) from exc
             finally:
                 self._pool_free[index] += 1
         return self._check(response, retries)
@@ -308,7 +390,7 @@ class ChatClient:
         message = f"HTTP {status}: {_server_message(text)}"
         if status in RETRYABLE_STATUSES or 500 <= status <= 599:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
-            raise _RetryableError(message, status, retry_after)
+            raise _RetryableError(message, status, retry_after, status in _UNSEEN_STATUSES)
         raise JudgeCallError(f"{self._url}: {message}{self._hint(status)}", retries, status)
 
     def _hint(self, status: int) -> str:
@@ -323,16 +405,26 @@ class ChatClient:
         return ""
 
 
+def _maybe_sent(exc: Exception) -> bool:
+    """Whether a failed attempt may have reached the server: not if no connection was opened.
+
+    The call's own deadline (TimeoutError) may fire in any phase, so it counts as sent."""
+    return not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
 def _parse_ok_body(text: str) -> dict[str, Any]:
+    """A 200 we cannot read was still answered, and likely billed: its errors are unseen."""
     try:
         body = json.loads(text)
     except ValueError:
-        raise _RetryableError(f"malformed response: not JSON: {text[:200]!r}", 200) from None
+        reason = f"malformed response: not JSON: {text[:200]!r}"
+        raise _RetryableError(reason, 200, unseen=True) from None
     choices = body.get("choices") if isinstance(body, dict) else None
     if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
-        raise _RetryableError(f"malformed response: no choices: {text[:200]!r}", 200)
+        raise _RetryableError(f"malformed response: no choices: {text[:200]!r}", 200, unseen=True)
     if not isinstance(choices[0].get("message"), dict):
-        raise _RetryableError(f"malformed response: choices[0] has no message: {text[:200]!r}", 200)
+        reason = f"malformed response: choices[0] has no message: {text[:200]!r}"
+        raise _RetryableError(reason, 200, unseen=True)
     return body
 
 
@@ -352,7 +444,7 @@ def _server_message(text: str) -> str:
     return text[:300]
 
 
-def _to_reply(body: dict[str, Any], retries: int) -> ChatReply:
+def _to_reply(body: dict[str, Any], retries: int, maybe_repaid: int) -> ChatReply:
     choice = body["choices"][0]
     usage = body.get("usage")
     if not isinstance(usage, dict):
@@ -368,4 +460,5 @@ def _to_reply(body: dict[str, Any], retries: int) -> ChatReply:
         model=body.get("model"),
         retries=retries,
         raw=body,
+        maybe_repaid=maybe_repaid,
     )

@@ -16,6 +16,17 @@ Scores by mode:
 Calls are cached by request_key (model, messages, decoding, template version); only complete
 replies are stored, raw, and are parsed again on every read, so a new parser needs no calls.
 Identical requests in flight at once share one call.
+
+Calls in flight (cache.py, "pending"): each request is recorded in the cache when it leaves
+(after its concurrency slot, not while it queues), and its reply is stored the moment it
+arrives, with no await in between, before its verdict is parsed or anyone waits on it. The
+record is cleared with the stored reply, or when the call failed in a way the server certainly
+did not bill: its last attempt got an HTTP error status other than 504, or never opened a
+connection (JudgeCallError.maybe_billed is False). After a timeout, a lost connection, an
+unreadable 200, a killed process or an unexpected error, it stays: the reply may exist, billed
+and unseen. A later run sending that request again counts it in the call record's
+"maybe_repaid" (with the client's own retries after such attempts), and so in the accounting's
+judge_calls_maybe_repaid.
 """
 
 from __future__ import annotations
@@ -27,7 +38,7 @@ from typing import Any
 from ablate.errors import UserError
 from ablate.judge import parse  # the module, not its names: a changed parser is picked up
 from ablate.judge.accounting import JudgeAccounting
-from ablate.judge.cache import CachedReply, JudgeCache, request_key
+from ablate.judge.cache import CachedReply, JudgeCache, Sending, request_key
 from ablate.judge.http_client import ChatClient, EndpointSettings, JudgeCallError
 from ablate.judge.rubric import GRADING_MODES
 from ablate.judge.templates import JudgeTemplate
@@ -72,6 +83,24 @@ class HttpJudgeSettings:
             )
 
 
+class _AnsweredMeanwhile(Exception):
+    """Another process stored the reply between our cache miss and our sending: do not send."""
+
+    def __init__(self, reply: CachedReply) -> None:
+        super().__init__()
+        self.reply = reply
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A reply and what it cost: no call if cached, its retries, its possible second payments."""
+
+    reply: CachedReply
+    cached: bool  # from the cache, or shared with an identical request: no call paid
+    retries: int
+    maybe_repaid: int
+
+
 @dataclass(frozen=True)
 class _Answer:
     """One question put to the judge: its call records and the verdict they ended with."""
@@ -95,7 +124,7 @@ class _Asker:
             "max_tokens": settings.max_tokens,
             "top_logprobs": self.logprobs,
         }
-        self._in_flight: dict[str, asyncio.Task[tuple[CachedReply, int]]] = {}
+        self._in_flight: dict[str, asyncio.Task[_Fetched]] = {}
 
     async def ask(self, messages: list[dict[str, str]]) -> _Answer:
         first, reply, why = await self._call(messages, repair=False)
@@ -122,30 +151,34 @@ class _Asker:
             "served_model": None,
             "cached": False,
             "retries": 0,
+            "maybe_repaid": 0,  # sendings of this request whose reply may have been billed unseen
             "repair": repair,
             "verdict": None,
             "error": None,
         }
         try:
-            reply, cached, retries = await self._fetch(messages)
+            fetched = await self._fetch(messages)
         except JudgeCallError as exc:  # errors are never cached: the next run asks again
-            record.update(retries=exc.retries, error=f"judge call failed: {exc.reason}")
+            error = f"judge call failed: {exc.reason}"
+            record.update(retries=exc.retries, maybe_repaid=exc.maybe_repaid, error=error)
             return record, None, record["error"]
+        reply = fetched.reply
         verdict = parse.parse_verdict(self.settings.mode, reply.text)
         usage = {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens}
         record.update(
             reply=reply.text,
             usage=usage,
             served_model=reply.model,
-            cached=cached,
-            retries=retries,
+            cached=fetched.cached,
+            retries=fetched.retries,
+            maybe_repaid=fetched.maybe_repaid,
             verdict=verdict.value,
         )
         why = None if verdict.reason is None else verdict.reason + self._cut_off(reply)
         return record, reply, why
 
-    async def _fetch(self, messages: list[dict[str, str]]) -> tuple[CachedReply, bool, int]:
-        """The reply, whether it cost no call (cache or a shared call), and its retries."""
+    async def _fetch(self, messages: list[dict[str, str]]) -> _Fetched:
+        """The reply, from the cache, an identical call in flight, or the network."""
         # The endpoint is part of the model's identity: one model name on two local servers
         # (llama.cpp, Ollama) can be two different sets of weights.
         endpoint = self.settings.endpoint
@@ -153,27 +186,57 @@ class _Asker:
         key = request_key(model_id, messages, self.decoding, self.settings.template.version)
         hit = self.cache.get(key)
         if hit is not None:
-            return hit, True, 0
+            return _Fetched(hit, True, 0, 0)
         shared = self._in_flight.get(key)
         if shared is None:
             self._in_flight[key] = asyncio.ensure_future(self._network(key, messages))
-            reply, retries = await self._in_flight[key]
-            return reply, False, retries
+            return await self._in_flight[key]
         try:  # an identical request is on the wire: wait for it rather than pay twice
-            return (await shared)[0], True, 0
+            return _Fetched((await shared).reply, True, 0, 0)
         except JudgeCallError as exc:  # its retries are already counted by its owner
             raise JudgeCallError(exc.reason, 0, exc.status) from None
 
-    async def _network(self, key: str, messages: list[dict[str, str]]) -> tuple[CachedReply, int]:
+    async def _network(self, key: str, messages: list[dict[str, str]]) -> _Fetched:
+        """Send one request, recorded in the cache before it leaves and stored on arrival."""
         s = self.settings
         if self._client is None:
+            # Before the record: a missing key (UserError) sends nothing and records nothing.
             self._client = ChatClient(s.endpoint)  # its pools belong to this run's event loop
-        reply = await self._client.complete(messages, s.temperature, s.max_tokens, self.logprobs)
+        sendings: list[Sending] = []
+
+        def record() -> None:  # when the request leaves, not while it queues for a slot
+            sendings.append(self.cache.begin_sending(key))
+            if sendings[-1].reply is not None:  # another process stored it since our miss
+                raise _AnsweredMeanwhile(sendings[-1].reply)
+
+        try:
+            reply = await self._client.complete(
+                messages, s.temperature, s.max_tokens, self.logprobs, before_send=record
+            )
+        except _AnsweredMeanwhile as meanwhile:
+            return _Fetched(meanwhile.reply, True, 0, 0)
+        except JudgeCallError as exc:
+            raise self._failed(sendings, exc) from None
+        [sending] = sendings
+        # Nothing awaits between the reply's arrival and this write: a reply in memory only
+        # is one a killed process pays for again.
         stored = CachedReply(
             reply.text, reply.logprobs, reply.prompt_tokens, reply.completion_tokens, reply.model
         )
-        self.cache.put(key, stored)
-        return stored, reply.retries
+        self.cache.put(key, stored)  # clears the pending record in the same transaction
+        return _Fetched(stored, False, reply.retries, sending.unseen_before + reply.maybe_repaid)
+
+    def _failed(self, sendings: list[Sending], exc: JudgeCallError) -> JudgeCallError:
+        """The error to record; the pending record goes unless the server may have billed it.
+
+        `sendings` holds the one record made when the request first left (none if it never
+        did)."""
+        unseen_before = sum(sending.unseen_before for sending in sendings)
+        if not exc.maybe_billed:
+            for sending in sendings:
+                self.cache.forget_sending(sending)
+        repaid = unseen_before + exc.maybe_repaid
+        return JudgeCallError(exc.reason, exc.retries, exc.status, repaid, exc.maybe_billed)
 
     async def aclose(self) -> None:
         if self._client is not None:
