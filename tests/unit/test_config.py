@@ -413,3 +413,115 @@ def test_the_quickstart_sweep_in_the_repo_validates() -> None:
     assert list(config.sweep.arms) == ["synthetic"]
     assert config.sweep.sizes == [32, 64, 128, 256]
     assert config.training.method == "full"  # from the experiment, not the default "lora"
+
+
+# --- shapes, ranges, duplicate keys (every problem at its dotted path) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "path", "expected"),
+    [
+        ("sweep.arms=[synthetic]", "sweep.arms", "expected a mapping"),
+        ("pools=5", "pools", "expected a mapping"),
+        ("evaluation=[x]", "evaluation", "expected a mapping"),
+        ("sweep.sizes={a: 1}", "sweep.sizes", "expected a list, got a mapping"),
+        ("training=3", "training", "expected a mapping"),
+        ("sweep.arms.a=7", "sweep.arms.a", "expected a mapping"),
+        ("training.lora.target_modules=x", "training.lora.target_modules", "expected a list"),
+        ("training.epochs=[1, 2]", "training.epochs", "expected a single value"),
+    ],
+)
+def test_a_wrong_shape_is_one_problem_at_its_path(
+    tmp_path: Path, override: str, path: str, expected: str
+) -> None:
+    problems = problems_of(write_pair(tmp_path), [override])
+    assert len(problems_at(problems, path)) == 1, problems
+    assert expected in problems_at(problems, path)[0]
+
+
+def test_wrong_shapes_in_a_file_name_the_file(tmp_path: Path) -> None:
+    sweep = copy.deepcopy(SWEEP)
+    sweep["sweep"]["arms"] = ["a"]
+    path = write_pair(tmp_path, sweep=sweep)
+    [problem] = problems_of(path)
+    assert str(path) in problem and "sweep.arms: expected a mapping" in problem
+
+
+@pytest.mark.parametrize("override", ["sweep.sizes=[8", "sweep.seeds={", "name=[a, {b"])
+def test_an_override_that_is_not_yaml_names_the_override(tmp_path: Path, override: str) -> None:
+    with pytest.raises(UserError) as info:
+        load_config(write_pair(tmp_path), [override])
+    assert f"'{override}'" in str(info.value) and "command line" in str(info.value)
+
+
+def test_a_duplicate_key_names_the_key_and_both_lines(tmp_path: Path) -> None:
+    write_yaml(tmp_path / "exp.yaml", EXPERIMENT)
+    path = tmp_path / "sweep.yaml"
+    path.write_text(
+        "name: unit\nexperiment: exp.yaml\nsweep:\n  arms: {a: {pool: synthetic}}\n"
+        "  sizes: [16]\n  sizes: [32]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(UserError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message and "duplicate key 'sizes'" in message
+    assert "line 5" in message and "line 6" in message
+
+
+@pytest.mark.parametrize(
+    ("override", "path"),
+    [
+        ("sweep.seeds=[-1]", "sweep.seeds"),
+        ("sweep.seeds=[4294967296]", "sweep.seeds"),
+        ("pools.synthetic.seed=-3", "pools.synthetic.seed"),
+        ("training.max_seq_length=4", "training.max_seq_length"),
+        ("training.lora.r=0", "training.lora.r"),
+        ("training.lora.dropout=1.0", "training.lora.dropout"),
+        ("training.adam_beta2=1.0", "training.adam_beta2"),
+        ("training.weight_decay=-0.1", "training.weight_decay"),
+        ("generation.repetition_penalty=-1", "generation.repetition_penalty"),
+        ("generation.top_p=2.0", "generation.top_p"),
+        ("generation.top_p=0", "generation.top_p"),
+        ("evaluation.bootstrap_resamples=0", "evaluation.bootstrap_resamples"),
+        ("evaluation.confidence=1.5", "evaluation.confidence"),
+        ("resources.max_retries=-1", "resources.max_retries"),
+        ("resources.max_concurrent_trials=-2", "resources.max_concurrent_trials"),
+        ("judge.max_input_tokens=10", "judge.max_input_tokens"),
+        ("model.dtype=float16", "model.dtype"),  # float16 training needs a GPU
+    ],
+)
+def test_every_range_is_checked_at_load(tmp_path: Path, override: str, path: str) -> None:
+    problems = problems_of(write_pair(tmp_path), [override])
+    assert problems_at(problems, path), problems
+
+
+def test_openai_judge_ranges(tmp_path: Path) -> None:
+    overrides = [
+        "judge.backend=openai",
+        "judge.base_url=http://127.0.0.1:9/v1",
+        "judge.top_logprobs=50",
+        "judge.temperature=3",
+        "judge.requests_per_minute=0",
+        "judge.price_prompt_per_million=-1",
+    ]
+    problems = problems_of(write_pair(tmp_path), overrides)
+    for path in ("judge.top_logprobs", "judge.temperature", "judge.requests_per_minute"):
+        assert problems_at(problems, path), (path, problems)
+    assert problems_at(problems, "judge.price_prompt_per_million"), problems
+
+
+def test_a_data_only_config_needs_no_model_or_judge(tmp_path: Path) -> None:
+    experiment = {"pools": {"synthetic": {"source": "synthetic", "size": 20}}}
+    path = write_yaml(tmp_path / "pools.yaml", experiment)
+    config = load_config(path, require_sweep=False)
+    assert list(config.pools) == ["synthetic"]
+    bad = write_yaml(tmp_path / "bad.yaml", {"pools": {"s": {"source": "synthetic", "size": 0}}})
+    problems = problems_of_data(bad)
+    assert problems_at(problems, "pools.s.size"), problems
+
+
+def problems_of_data(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, require_sweep=False)
+    return info.value.problems

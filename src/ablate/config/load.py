@@ -15,21 +15,55 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ablate.config.schema import Config
+from ablate.config.shape import shape_problem
 from ablate.config.validate import semantic_problems
 from ablate.errors import ConfigError, UserError
 
 COMMAND_LINE = "command line"
+REQUIRED = "required, but no file sets it"
+# Required settings that preparing data never reads: placeholders the files may override.
+NOT_NEEDED_FOR_DATA: dict[str, Any] = {
+    "name": "data",
+    "model": {"name_or_path": "(not needed to prepare data)"},
+    "judge": {"model": "(not needed to prepare data)"},
+}
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML silently keeps the last of two equal keys; a sweep file that sets a value twice
+    is almost always a mistake (the first one is the one the user is looking at)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if first != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key '{key}' (first set on line {first}); keep one of them",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{path}: no such file. Check the path of the sweep or experiment.")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML: {exc}") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text; save the file as UTF-8.") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror}).") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -46,10 +80,30 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
                 f"command line: override '{item}' is not of the form key=value "
                 "(for example training.epochs=3)."
             )
-    try:
-        return OmegaConf.to_container(OmegaConf.from_dotlist(overrides))  # type: ignore[return-value]
-    except OmegaConfBaseException as exc:
-        raise UserError(f"command line: cannot parse overrides {overrides}: {exc}") from None
+    merged: dict[str, Any] = {}
+    for item in overrides:
+        # One at a time, so the error names the override that does not parse.
+        try:
+            parsed = OmegaConf.to_container(OmegaConf.from_dotlist([item]))
+        except (OmegaConfBaseException, yaml.YAMLError, ValueError) as exc:
+            reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise UserError(
+                f"command line: override '{item}' does not parse ({reason}); quote it for the "
+                "shell and write the value as YAML, e.g. 'sweep.sizes=[8,16]'."
+            ) from None
+        merged = _merge_dicts(merged, parsed)  # type: ignore[arg-type]
+    return merged
+
+
+def _merge_dicts(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Nested update: a.b=1 then a.c=2 gives {a: {b: 1, c: 2}}; a later equal key wins."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge_dicts(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _absolute(value: str | None, base: Path) -> str | None:
@@ -66,11 +120,16 @@ def _model_path(value: Any, base: Path) -> Any:
     return value
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """The value when it is a mapping, else {}: a wrong shape is reported later, with its path."""
+    return value if isinstance(value, dict) else {}
+
+
 def resolve_relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
-    for pool in (data.get("pools") or {}).values():
+    for pool in _mapping(data.get("pools")).values():
         if isinstance(pool, dict) and isinstance(pool.get("path"), str):
             pool["path"] = _absolute(pool["path"], base)
-    prompts = (data.get("evaluation") or {}).get("prompts")
+    prompts = _mapping(data.get("evaluation")).get("prompts")
     if isinstance(prompts, dict) and isinstance(prompts.get("path"), str):
         prompts["path"] = _absolute(prompts["path"], base)
     judge = data.get("judge")
@@ -96,11 +155,22 @@ def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
     return nested
 
 
-def checked_leaves(label: str, data: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    """Problems of each leaf, and the leaves without problems (to go on checking with)."""
+def checked_leaves(
+    label: str, data: dict[str, Any]
+) -> tuple[list[str], list[dict[str, Any]], set[str]]:
+    """Problems of each leaf, the leaves without problems (to go on checking with), and the
+    dotted paths that had a problem (later checks would only repeat them)."""
     base = OmegaConf.structured(Config)
-    problems, valid = [], []
+    problems: list[str] = []
+    valid = []
+    bad: set[str] = set()
     for path, value in _leaves(data):
+        shape = shape_problem(path, value)
+        if shape is not None:
+            bad.add(shape.split(":", 1)[0])
+            if f"{label}: {shape}" not in problems:  # one per wrong mapping, not per leaf
+                problems.append(f"{label}: {shape}")
+            continue
         try:
             OmegaConf.merge(base, _nest(path, value))
             valid.append(_nest(path, value))
@@ -108,7 +178,19 @@ def checked_leaves(label: str, data: dict[str, Any]) -> tuple[list[str], list[di
             key = exc.full_key or ".".join(path)
             reason = str(exc).splitlines()[0]
             problems.append(f"{label}: {key}: {reason}")
-    return problems, valid
+            bad.add(".".join(path))
+        except (TypeError, ValueError) as exc:  # shapes OmegaConf cannot merge, said plainly
+            problems.append(f"{label}: {'.'.join(path)}: {str(exc).splitlines()[0]}")
+            bad.add(".".join(path))
+    return problems, valid, bad
+
+
+def _follows_from(problem: str, bad: set[str]) -> bool:
+    """A later problem at (or under) a path whose value was already refused."""
+    path = problem.split(":", 1)[0]
+    if "experiment" in bad and problem.endswith(REQUIRED):
+        return True  # the experiment that would have set it was refused
+    return any(path == b or path.startswith(f"{b}.") for b in bad)
 
 
 def load_sources(sweep_path: Path, overrides: list[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -118,11 +200,13 @@ def load_sources(sweep_path: Path, overrides: list[str]) -> list[tuple[str, dict
     sources: list[tuple[str, dict[str, Any]]] = []
     # An experiment named on the command line replaces the sweep's (relative to the cwd).
     experiment, base_dir = sweep.get("experiment"), sweep_path.parent
-    if isinstance(command_line.get("experiment"), str):
+    if "experiment" in command_line:  # a wrong shape there is reported, never dropped
         experiment, base_dir = command_line["experiment"], Path.cwd()
     if isinstance(experiment, str):
         experiment_path = Path(_absolute(experiment, base_dir) or experiment)
-        sweep["experiment"] = command_line["experiment"] = str(experiment_path)
+        sweep["experiment"] = str(experiment_path)
+        if "experiment" in command_line:
+            command_line["experiment"] = str(experiment_path)
         base = resolve_relative_paths(read_yaml(experiment_path), experiment_path.parent)
         base.pop("experiment", None)  # one level of inheritance keeps precedence readable
         sources.append((str(experiment_path), base))
@@ -135,21 +219,25 @@ def load_config(
     sweep_path: str | Path, overrides: list[str] | None = None, require_sweep: bool = True
 ) -> Config:
     """The validated config. require_sweep=False also accepts an experiment file (no name, no
-    sweep section), for commands that only need its pools (`ablate data prepare`)."""
+    sweep section, no model or judge), for commands that only need its pools (`ablate data
+    prepare`): only the pools are checked then."""
     sweep_path = Path(sweep_path)
     problems: list[str] = []
-    valid: list[dict[str, Any]] = [] if require_sweep else [{"name": sweep_path.stem}]
+    valid: list[dict[str, Any]] = [] if require_sweep else [NOT_NEEDED_FOR_DATA]
+    bad: set[str] = set()
     for label, data in load_sources(sweep_path, overrides or []):
-        source_problems, source_valid = checked_leaves(label, data)
+        source_problems, source_valid, source_bad = checked_leaves(label, data)
         problems += source_problems
         valid += source_valid
+        bad |= source_bad
     # The valid leaves still merge, so semantic problems are reported alongside type problems.
     merged = OmegaConf.merge(OmegaConf.structured(Config), *valid)
     missing = sorted(OmegaConf.missing_keys(merged))
-    problems += [f"{key}: required, but no file sets it" for key in missing]
+    later = [f"{key}: {REQUIRED}" for key in missing]
     if not missing:
         config: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
-        problems += semantic_problems(config, require_sweep)
+        later += semantic_problems(config, require_sweep)
+    problems += [p for p in later if not _follows_from(p, bad)]
     if problems:
         raise ConfigError(str(sweep_path), problems)
     return config

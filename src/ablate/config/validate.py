@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ablate.config.schema import Config, JudgeConfig, PoolConfig
+from ablate.config.schema import Config, JudgeConfig, LoraSettings, PoolConfig
 from ablate.data.sources import POOL_SOURCES
 from ablate.judge.backends import JUDGE_BACKENDS, JUDGE_MODES
 from ablate.registry import suggest
@@ -25,6 +25,41 @@ def _choice(path: str, value: str, choices: list[str]) -> list[str]:
 
 def _positive(path: str, value: float) -> list[str]:
     return [] if value > 0 else [f"{path}: must be > 0, got {value}"]
+
+
+def _at_least(path: str, value: float, low: float) -> list[str]:
+    return [] if value >= low else [f"{path}: must be >= {low}, got {value}"]
+
+
+def _within(path: str, value: float, interval: str) -> list[str]:
+    """value in an interval written as in mathematics: '[0, 1)', '(0, 1]', '[0, 2]'..."""
+    low_s, high_s = interval[1:-1].split(",")
+    low, high = float(low_s), float(high_s)
+    above = value >= low if interval[0] == "[" else value > low
+    below = value <= high if interval[-1] == "]" else value < high
+    return [] if above and below else [f"{path}: must be in {interval}, got {value}"]
+
+
+# numpy's and torch's generators take seeds in [0, 2**32); a seed outside fails in a worker.
+SEED_LIMIT = 2**32
+# The chat markers of one exchange alone take about 6 tokens; below this no response fits.
+MIN_SEQ_LENGTH = 16
+
+
+def _folder_name_problems(path: str, name: str, what: str) -> list[str]:
+    """Names that become folder names (results/<name>, trials/<arm>-n<size>-s<seed>) and
+    MLflow keys: letters, digits, '-' and '_' only, so no name can climb out of its folder."""
+    if name and name.replace("-", "").replace("_", "").isalnum():
+        return []
+    return [f"{path}: '{name}' must be letters, digits, '-' or '_' ({what} names folders)"]
+
+
+def _seed_problems(path: str, seeds: list[int]) -> list[str]:
+    return [
+        f"{path}: seed {s} is outside [0, 2**32), the range numpy and torch accept"
+        for s in seeds
+        if not 0 <= s < SEED_LIMIT
+    ]
 
 
 # source -> what its `path` must be ("file" or "folder"); hf reads `dataset` instead.
@@ -88,6 +123,7 @@ def pool_problems(path: str, pool: PoolConfig) -> list[str]:
         problems += _positive(f"{path}.size", pool.size)
     if pool.source == "stackexchange":
         problems += _sampling_problems(path, pool)
+    problems += _seed_problems(f"{path}.seed", [pool.seed])
     return problems
 
 
@@ -95,6 +131,7 @@ def sweep_problems(config: Config) -> list[str]:
     sweep = config.sweep
     problems = [] if sweep.arms else ["sweep.arms: at least one arm is needed"]
     for arm_name, arm in sweep.arms.items():
+        problems += _folder_name_problems(f"sweep.arms.{arm_name}", str(arm_name), "an arm name")
         if arm.pool not in config.pools:
             known = sorted(config.pools)
             hint = suggest(arm.pool, known)
@@ -108,6 +145,7 @@ def sweep_problems(config: Config) -> list[str]:
         problems.append(f"sweep.sizes: repeated sizes in {sweep.sizes}")
     if not sweep.seeds or len(set(sweep.seeds)) != len(sweep.seeds):
         problems.append(f"sweep.seeds: need distinct seeds, got {sweep.seeds}")
+    problems += _seed_problems("sweep.seeds", sweep.seeds)
     used = {arm.pool for arm in sweep.arms.values()}
     for name, pool in config.pools.items():
         if name not in used:
@@ -133,15 +171,37 @@ def training_problems(config: Config) -> list[str]:
             f"training.batch_size: {t.batch_size} is not a multiple of "
             f"training.micro_batch_size {t.micro_batch_size}"
         )
+    if 0 < t.max_seq_length < MIN_SEQ_LENGTH:
+        problems.append(
+            f"training.max_seq_length: {t.max_seq_length} tokens cannot hold a prompt, a "
+            f"response and the chat markers; use at least {MIN_SEQ_LENGTH}"
+        )
+    problems += _within("training.adam_beta1", t.adam_beta1, "[0, 1)")
+    problems += _within("training.adam_beta2", t.adam_beta2, "[0, 1)")
+    problems += _at_least("training.weight_decay", t.weight_decay, 0)
+    problems += _at_least("training.warmup_steps", t.warmup_steps, 0)
+    if t.method == "lora":
+        problems += _lora_problems(t.lora)
+    return problems
+
+
+def _lora_problems(lora: LoraSettings) -> list[str]:
+    problems = _at_least("training.lora.r", lora.r, 1)
+    problems += _positive("training.lora.alpha", lora.alpha)
+    problems += _within("training.lora.dropout", lora.dropout, "[0, 1)")
+    if not lora.target_modules:
+        problems.append("training.lora.target_modules: name at least one module, or all-linear")
     return problems
 
 
 def generation_problems(config: Config) -> list[str]:
     g = config.generation
     problems: list[str] = []
-    for key in ("samples_per_prompt", "max_new_tokens", "batch_size", "top_p"):
+    for key in ("samples_per_prompt", "max_new_tokens", "batch_size"):
         problems += _positive(f"generation.{key}", getattr(g, key))
-    problems += [] if g.temperature >= 0 else ["generation.temperature: must be >= 0"]
+    problems += _at_least("generation.temperature", g.temperature, 0)
+    problems += _within("generation.top_p", g.top_p, "(0, 1]")
+    problems += _positive("generation.repetition_penalty", g.repetition_penalty)
     return problems
 
 
@@ -158,6 +218,7 @@ def _judge_backend_problems(j: JudgeConfig) -> list[str]:
                 "the built-in likert rubric from its level-token probabilities"
             )
         problems += _positive("judge.batch_size", j.batch_size)
+        problems += _at_least("judge.max_input_tokens", j.max_input_tokens, 256)
         problems += _choice("judge.dtype", j.dtype, DTYPES)
         if not 0 <= j.min_level_mass < 1:
             problems.append(f"judge.min_level_mass: must be in [0, 1), got {j.min_level_mass}")
@@ -171,7 +232,15 @@ def _judge_backend_problems(j: JudgeConfig) -> list[str]:
     )
     for key in ("max_concurrency", "timeout_s", "max_tokens"):
         problems += _positive(f"judge.{key}", getattr(j, key))
-    problems += [] if j.max_retries >= 0 else ["judge.max_retries: must be >= 0"]
+    problems += _at_least("judge.max_retries", j.max_retries, 0)
+    problems += _within("judge.temperature", j.temperature, "[0, 2]")
+    if j.requests_per_minute is not None:
+        problems += _positive("judge.requests_per_minute", j.requests_per_minute)
+    if j.top_logprobs is not None:  # OpenAI's API allows 0-20 alternatives per position
+        problems += _within("judge.top_logprobs", j.top_logprobs, "[0, 20]")
+    for key in ("price_prompt_per_million", "price_completion_per_million"):
+        value = getattr(j, key)
+        problems += [] if value is None else _at_least(f"judge.{key}", value, 0)
     return problems
 
 
@@ -216,25 +285,33 @@ def judge_problems(config: Config) -> list[str]:
 def runtime_problems(config: Config) -> list[str]:
     r, e = config.resources, config.evaluation
     problems = _choice("model.dtype", config.model.dtype, DTYPES)
-    problems += [] if 0 < e.confidence < 1 else ["evaluation.confidence: must be in (0, 1)"]
+    problems += _within("evaluation.confidence", e.confidence, "(0, 1)")
+    # Fewer resamples make the BCa interval's ends mostly noise (and scipy needs 2 at least).
+    problems += _at_least("evaluation.bootstrap_resamples", e.bootstrap_resamples, 100)
     if e.max_prompts is not None:
         problems += _positive("evaluation.max_prompts", e.max_prompts)
     problems += _positive("resources.cpus_per_trial", r.cpus_per_trial)
-    problems += [] if r.gpus_per_trial >= 0 else ["resources.gpus_per_trial: must be >= 0"]
-    problems += [] if r.max_retries >= 0 else ["resources.max_retries: must be >= 0"]
-    if not config.name.replace("-", "").replace("_", "").isalnum():
+    problems += _at_least("resources.gpus_per_trial", r.gpus_per_trial, 0)
+    problems += _at_least("resources.max_retries", r.max_retries, 0)
+    problems += _at_least("resources.max_concurrent_trials", r.max_concurrent_trials, 0)
+    if config.model.dtype == "float16" and r.gpus_per_trial == 0:
         problems.append(
-            f"name: '{config.name}' must be letters, digits, '-' or '_' (a folder name)"
+            "model.dtype: float16 training (mixed precision) needs a GPU "
+            "(resources.gpus_per_trial > 0); on CPUs use bfloat16 or float32"
         )
+    problems += _folder_name_problems("name", config.name, "the sweep's name")
     return problems
 
 
 def semantic_problems(config: Config, require_sweep: bool = True) -> list[str]:
+    """Every problem of a sweep; only the pools' when require_sweep is False (data prepare)."""
     problems = [
         p for name, pool in config.pools.items() for p in pool_problems(f"pools.{name}", pool)
     ]
+    if not require_sweep:
+        return problems
     problems += pool_problems("evaluation.prompts", config.evaluation.prompts)
-    problems += sweep_problems(config) if require_sweep else []
+    problems += sweep_problems(config)
     problems += training_problems(config)
     problems += generation_problems(config)
     problems += judge_problems(config)

@@ -34,23 +34,39 @@ def _from_arm(cfg: JudgeConfig, trial: Trial, trial_root: Path) -> dict[str, str
     return _first_sample_by_prompt(rows)
 
 
-def _from_file(path: Path, samples: list[dict[str, Any]]) -> dict[str, str]:
-    by_prompt = {s["prompt"]: s["prompt_id"] for s in samples}
-    references: dict[str, str] = {}
-    for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+def read_reference_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a reference file (prompt_id or prompt, and response); a UserError naming the
+    file and line for anything else, so `validate` catches it before any training."""
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read judge.reference_file ({exc}).") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            prompt_id = row.get("prompt_id") or by_prompt.get(row.get("prompt", ""))
-            response = row["response"]
-        except (json.JSONDecodeError, KeyError, AttributeError):
+            ok = isinstance(row, dict) and isinstance(row.get("response"), str)
+            ok = ok and isinstance(row.get("prompt_id") or row.get("prompt"), str | int)
+        except json.JSONDecodeError:
+            ok = False
+        if not ok:
             raise UserError(
                 f"{path}, line {number}: expected JSON with prompt_id (or prompt) "
                 "and response (judge.reference_file)."
-            ) from None
+            )
+        rows.append(row)
+    return rows
+
+
+def _from_file(path: Path, samples: list[dict[str, Any]]) -> dict[str, str]:
+    by_prompt = {s["prompt"]: s["prompt_id"] for s in samples}
+    references: dict[str, str] = {}
+    for row in read_reference_rows(path):
+        prompt_id = row.get("prompt_id") or by_prompt.get(row.get("prompt", ""))
         if prompt_id is not None:
-            references.setdefault(str(prompt_id), response)
+            references.setdefault(str(prompt_id), row["response"])
     return references
 
 
