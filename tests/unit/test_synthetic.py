@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import pytest
@@ -154,8 +153,8 @@ def test_too_small_response_cap_is_rejected() -> None:
         synthetic_records(5, 0, max_response_chars=40)
 
 
-def test_ten_thousand_records_are_fast() -> None:
-    start = time.perf_counter()
+def test_ten_thousand_records_are_all_made_and_distinct() -> None:
+    # How fast this is, is a figure printed by benchmarks/bench_synthetic.py, not a test.
     records = synthetic_records(10_000, 0)
     assert len(records) == 10_000
-    assert time.perf_counter() - start < 2.0  # generous: about 0.3 s on a laptop CPU
+    assert len({r["id"] for r in records}) == 10_000
