@@ -21,7 +21,6 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Alignment-data ablations (LIMA-style) on Ray, tracked in MLflow.",
 )
 # Off a terminal rich assumes 80 columns, which folds the plan table; logs can be wider.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -29,6 +28,10 @@ err = Console(stderr=True, soft_wrap=True)  # a message stays one line in logs
 
 Overrides = Annotated[
     list[str] | None, typer.Argument(help="key=value settings, e.g. training.epochs=3")
+]
+JudgeOverrides = Annotated[
+    list[str] | None,
+    typer.Argument(help="judge.key=value settings only, e.g. judge.mode=absolute judge.name=abs"),
 ]
 ResultsDir = Annotated[Path, typer.Option("--results-dir", help="where results/<sweep> goes")]
 Address = Annotated[
@@ -39,13 +42,38 @@ Address = Annotated[
 ]
 
 
+def _note(message: str) -> None:
+    err.print(message, markup=False, highlight=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"ablate {version('ablate')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """Alignment-data ablations (LIMA-style) on Ray, tracked in MLflow."""
+
+
 @app.command()
-def validate(sweep: Path, overrides: Overrides = None) -> None:
-    """Check a sweep file and its experiment; exit 0 when valid, 2 with every problem listed."""
+def validate(
+    sweep: Path, overrides: Overrides = None, results_dir: ResultsDir = Path("results")
+) -> None:
+    """Check a sweep file and its experiment with every check `run` makes before a trial;
+    exit 0 when valid, 2 with the problems. Data still to be downloaded is a warning."""
     from ablate.config.validate import data_warnings
     from ablate.sweep import load_and_plan
 
-    config, trials = load_and_plan(sweep, overrides or [])
+    config, trials = load_and_plan(sweep, overrides or [], results_dir)
     out.print(f"{sweep}: valid. Sweep '{config.name}', {len(trials)} trials.")
     for warning in data_warnings(config):
         err.print(f"warning: {warning}", markup=False, highlight=False)
@@ -69,7 +97,7 @@ def plan(
     from ablate.estimate import estimate_trials
     from ablate.sweep import load_and_plan
 
-    config, trials = load_and_plan(sweep, overrides or [])
+    config, trials = load_and_plan(sweep, overrides or [], results_dir)
     estimates = estimate_trials(config, trials, results_dir)
     table = Table(
         "trial id",
@@ -105,7 +133,28 @@ def plan(
         err.print(f"warning: {warning}", markup=False, highlight=False)
 
 
+def _results_table(outcome: SweepOutcome) -> Table:
+    """One row per trial (per arm and size when there are many): the numbers a user looks for
+    first; summary.csv has every column."""
+    table = Table("trial", "judge mean [95% CI]", "held-out loss", "status", box=None)
+    for state in outcome.states:
+        m = state.metrics or {}
+        score = "n/a"
+        if m.get("judge_mean") is not None:
+            low, high = m.get("judge_ci_low"), m.get("judge_ci_high")
+            interval = f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else ""
+            score = f"{m['judge_mean']:.2f}{interval}"
+        loss = f"{m['heldout_loss']:.3f}" if m.get("heldout_loss") is not None else "n/a"
+        table.add_row(state.trial.folder, score, loss, state.label)
+    return table
+
+
+MAX_TABLE_ROWS = 30
+
+
 def _report(outcome: SweepOutcome) -> None:
+    if outcome.states and len(outcome.states) <= MAX_TABLE_ROWS:
+        out.print(_results_table(outcome))
     out.print(f"\n{outcome.trials} trials ({outcome.ran} run now, {len(outcome.failed)} failed).")
     out.print(f"Results: {outcome.sweep_dir}")
     out.print(f"Summary: {outcome.summary}")
@@ -132,7 +181,7 @@ def run(
     """Run every trial of a sweep that is not done yet; track it in MLflow."""
     from ablate.sweep import run_sweep
 
-    _report(run_sweep(sweep, overrides or [], results_dir, address))
+    _report(run_sweep(sweep, overrides or [], results_dir, address, _note))
 
 
 @app.command()
@@ -140,38 +189,55 @@ def resume(sweep_dir: Path, overrides: Overrides = None, address: Address = None
     """Finish a sweep from its results folder (results/<sweep name>), redoing nothing done."""
     from ablate.sweep import resume_sweep
 
-    _report(resume_sweep(sweep_dir, overrides or [], address))
+    _report(resume_sweep(sweep_dir, overrides or [], address, _note))
 
 
 @app.command()
-def judge(sweep_dir: Path, overrides: Overrides = None, address: Address = None) -> None:
+def judge(sweep_dir: Path, overrides: JudgeOverrides = None, address: Address = None) -> None:
     """Judge a finished sweep's generations again with other judge.* settings (no retraining);
     results sit beside the others under the judge's name."""
     from ablate.sweep import rejudge_sweep
 
-    _report(rejudge_sweep(sweep_dir, overrides or [], address))
+    _report(rejudge_sweep(sweep_dir, overrides or [], address, _note))
 
 
 @app.command()
 def status(sweep_dir: Path) -> None:
-    """Show each trial's stage from the results folder (results/<sweep name>)."""
+    """Show each trial's state from the results folder (results/<sweep name>): done, running,
+    failed at a stage and why, interrupted (killed without a word), or the next stage."""
     from ablate.sweep import sweep_status
 
-    rows = sweep_status(sweep_dir)
+    states, notes = sweep_status(sweep_dir)
+    for note in notes:
+        _note(f"note: {note}; `ablate resume` redoes what it affects")
     table = Table("folder", "trial id", "status", title=str(sweep_dir))
-    for trial, state in rows:
-        table.add_row(trial.folder, trial.trial_id, state)
+    for state in states:
+        table.add_row(state.trial.folder, state.trial.trial_id, state.label)
     out.print(table)
-    done = sum(state == "done" for _, state in rows)
-    out.print(f"{done}/{len(rows)} trials done")
+    done = sum(state.done for state in states)
+    out.print(f"{done}/{len(states)} trials done")
 
 
 @app.command()
-def ui(results_dir: Annotated[Path, typer.Argument()] = Path("results"), port: int = 5000) -> None:
-    """Open the MLflow UI on the results folder's store (the curves are on the sweep's run)."""
-    from ablate.sweep import open_ui
+def ui(
+    results_dir: Annotated[Path, typer.Argument()] = Path("results"),
+    host: Annotated[str, typer.Option(help="address to listen on (0.0.0.0: every interface)")] = (
+        "127.0.0.1"
+    ),
+    port: int = 5000,
+) -> None:
+    """Serve the MLflow UI on the results folder's store until Ctrl-C (the curves are on the
+    sweep's runs)."""
+    from ablate.ui import serve_ui, tracking_server_url
 
-    open_ui(results_dir, port)
+    remote = tracking_server_url()
+    if remote:
+        out.print(f"MLFLOW_TRACKING_URI points at a server: open {remote} in a browser.")
+        return
+    code = serve_ui(
+        results_dir, host, port, ready=lambda url: out.print(f"MLflow UI: {url} (Ctrl-C to stop)")
+    )
+    raise typer.Exit(code)
 
 
 data_app = typer.Typer(no_args_is_help=True, help="Build and inspect training-data pools.")
@@ -186,9 +252,13 @@ def data_prepare(
     from ablate.data.commands import prepare_pools_of
 
     table = Table("pool", "source", "records", "folder (ablate data inspect FOLDER)")
+    warnings = []
     for pool in prepare_pools_of(config, overrides or [], results_dir):
         table.add_row(pool.name, pool.source, str(pool.records), str(pool.folder))
+        warnings += [f"warning: pools.{pool.name}: {w}" for w in pool.warnings]
     out.print(table)
+    for warning in warnings:
+        _note(warning)
 
 
 @data_app.command("synth-dumps")

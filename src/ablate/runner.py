@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,21 +76,64 @@ def _worker(tune_config: dict[str, Any], specs: dict[str, WorkerSpec]) -> None:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from ablate.trial import run_trial
+    from ablate.trial import TrialConfigError, run_trial
 
     spec = specs[tune_config["trial"]]
     hf_logging.disable_progress_bar()
     torch.set_num_threads(max(1, int(spec.config.resources.cpus_per_trial)))
     use_gpu = spec.config.resources.gpus_per_trial > 0 and torch.cuda.is_available()
-    metrics = run_trial(
-        spec.config,
-        spec.trial,
-        Path(spec.root),
-        Path(spec.pool_dir),
-        "cuda" if use_gpu else "cpu",
-        report=lambda stage: tune.report({"stage": stage}),
-    )
+    try:
+        metrics = run_trial(
+            spec.config,
+            spec.trial,
+            Path(spec.root),
+            Path(spec.pool_dir),
+            "cuda" if use_gpu else "cpu",
+            report=lambda stage: tune.report({"stage": stage}),
+            on_step=lambda step, steps: tune.report(
+                {"stage": "train", "step": step, "steps": steps}
+            ),
+        )
+    except TrialConfigError as exc:
+        # Deterministic (a setting or the data): a retry would fail the same way after paying
+        # for the same work again. The ledger holds the failure; the trial ends here.
+        tune.report({"stage": "failed", "error": str(exc)})
+        return
     tune.report({"stage": "done", **{k: v for k, v in metrics.items() if v is not None}})
+
+
+def _died(text: str) -> str | None:
+    """Ray's long report of a worker that died (SIGKILL, OOM killer, segfault), in one line."""
+    if "actor died unexpectedly" not in text and "worker process has died" not in text:
+        return None
+    exit_type = re.search(r"Worker exit type: (\w+)", text)
+    pid = re.search(r"\bpid: (\d+)", text)
+    facts = [
+        f"Ray: {exit_type.group(1)}" if exit_type else "",
+        f"pid {pid.group(1)}" if pid else "",
+    ]
+    detail = ", ".join(f for f in facts if f)
+    return "its process died (killed, out of memory or a crash" + (
+        f"; {detail})" if detail else ")"
+    )
+
+
+def error_summary(error_file: str | None) -> str:
+    """What the user should read first in Ray's error file: the last exception line, or one
+    line for a worker that died without raising."""
+    if not error_file:
+        return "no error report from Ray"
+    try:
+        text = Path(error_file).read_text("utf-8")
+    except OSError:
+        return "no error report from Ray"
+    died = _died(text)
+    if died:
+        return died
+    lines = [ln.strip() for ln in text.splitlines()]
+    errors = [ln for ln in lines if ln and ("Error" in ln.split(":")[0] or "Exception" in ln)]
+    line = errors[-1] if errors else next((ln for ln in reversed(lines) if ln), "")
+    return line[:300] or "no error report from Ray"
 
 
 class ForwardEvents(tune.Callback):
@@ -106,36 +151,81 @@ class ForwardEvents(tune.Callback):
         if self.handler is not None:
             self.handler(kind, trial.config["trial"], payload)
 
+    def on_trial_start(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
+        self._emit("start", trial, {})
+
     def on_trial_result(
         self, iteration: int, trials: Any, trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
-        self._emit("stage", trial, {"stage": result.get("stage")})
+        keys = ("stage", "step", "steps", "error")
+        self._emit("stage", trial, {k: result[k] for k in keys if k in result})
 
     def on_trial_complete(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
         self._emit("complete", trial, {})
 
+    def on_trial_recover(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
+        self._emit("retry", trial, {"error": error_summary(trial.error_file)})
+
     def on_trial_error(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
-        self._emit("error", trial, {"error_file": trial.error_file})
+        self._emit("error", trial, {"error": error_summary(trial.error_file)})
 
 
-def start_ray(address: str | None) -> dict[str, float]:
+class RayStartError(UserError):
+    pass
+
+
+def _init(address: str) -> None:
+    ray.init(
+        address=address,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+        ignore_reinit_error=True,
+    )
+
+
+def start_ray(address: str | None, attempts: int = 2) -> dict[str, float]:
+    """Start (or join) Ray; the cluster's resources. Every failure is one message, exit 2.
+
+    Ray's own start-up waits a fixed 30 s for its processes and then raises a bare Exception;
+    on a busy machine that happens, so a local start is tried once more before giving up."""
     # "local" always starts a private Ray here; None would quietly join a `ray start` cluster.
     address = address or os.environ.get("RAY_ADDRESS") or "local"
-    try:
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-            ignore_reinit_error=True,
-        )
-    except (ConnectionError, RuntimeError) as exc:
-        raise UserError(
-            f"cannot join the Ray cluster at '{address}': {exc}. Check --address "
-            "or RAY_ADDRESS, or leave both unset to start Ray on this machine."
-        ) from None
+    for attempt in range(1, attempts + 1):
+        try:
+            _init(address)
+            break
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            if address == "local" and attempt < attempts:
+                ray.shutdown()
+                continue
+            raise RayStartError(
+                f"cannot join the Ray cluster at '{address}': {exc}. Check --address "
+                "or RAY_ADDRESS, or leave both unset to start Ray on this machine."
+            ) from None
+        except Exception as exc:  # Ray raises bare Exception on start-up timeouts
+            ray.shutdown()
+            if attempt < attempts:
+                continue
+            raise RayStartError(
+                f"Ray did not start at '{address}' ({str(exc).splitlines()[0][:200]}); the "
+                "machine may be too busy. Nothing was written: run the same command again."
+            ) from None
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
     return dict(ray.cluster_resources())
+
+
+@contextmanager
+def ray_cluster(address: str | None, resources: ResourcesConfig) -> Iterator[dict[str, float]]:
+    """Ray for the length of a command, checked to fit one trial; shut down on every exit."""
+    cluster = start_ray(address)
+    try:
+        problems = resource_problems(cluster, resources)
+        if problems:
+            raise UserError("; ".join(problems))
+        yield cluster
+    finally:
+        ray.shutdown()
 
 
 def run_trials(
@@ -143,14 +233,11 @@ def run_trials(
     trials: list[Trial],
     sweep_dir: Path,
     pool_dirs: dict[str, Path],
-    address: str | None,
+    cluster: dict[str, float],
     on_event: EventHandler,
 ) -> None:
-    """Run `trials` to completion or failure; failures are left for the ledger to report."""
-    cluster = start_ray(address)
-    problems = resource_problems(cluster, config.resources)
-    if problems:
-        raise UserError("; ".join(problems))
+    """Run `trials` on a started cluster to completion or failure; failures are left for the
+    ledger to report."""
     specs = {
         t.folder: WorkerSpec(
             config, t, str(sweep_dir.resolve() / "trials" / t.folder), str(pool_dirs[t.pool])
@@ -174,7 +261,4 @@ def run_trials(
             failure_config=tune.FailureConfig(max_failures=r.max_retries),
         ),
     )
-    try:
-        tuner.fit()
-    finally:
-        ray.shutdown()
+    tuner.fit()

@@ -1,35 +1,60 @@
-"""The public functions behind the commands: validate, plan, run, resume, status, ui.
+"""The public functions behind the commands: validate, plan, run, resume, judge, status.
 
-The driver: it plans, skips what the ledger says is done, hands the rest to the runner, then
+The driver: it checks everything it can before writing anything (checks.py), starts Ray,
+writes the plan, skips what the ledger says is done, hands the rest to the runner, then
 writes summary.csv and syncs MLflow. Only this module talks to both runner and tracking.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ablate.config.load import config_to_dict, load_config
+from ablate.checks import (
+    check_environment,
+    check_judge,
+    check_results_dir,
+    check_tracking,
+    checked_plan,
+)
+from ablate.config.load import config_to_dict, load_config, read_yaml
 from ablate.config.schema import Config
-from ablate.data.checks import check_pools, check_prepared_sizes, require_data, used_pools
-from ablate.data.pools import fingerprints, prepare_pool
+from ablate.data.checks import check_prepared_sizes, used_pools
 from ablate.errors import UserError
 from ablate.ledger import (
+    TRIAL_LOCK,
+    TrialLedger,
     atomic_write_text,
-    read_trials,
+    read_trials_noting,
     remove_stale_temporaries,
     trial_root,
     write_plan_file,
     write_trial_file,
 )
-from ablate.plan import Trial, duplicate_arms, plan_id, plan_trials
-from ablate.summary import trial_records, trial_status, write_summary
+from ablate.plan import Trial, plan_id
+from ablate.results import (
+    RESOLVED_CONFIG,
+    SUMMARY,
+    TrialState,
+    damage_notes,
+    read_states,
+    trial_records,
+    write_summary,
+)
 
 if TYPE_CHECKING:
     from ablate.tracking import SweepTracker
 
-RESOLVED_CONFIG = "config.yaml"
+Notify = Callable[[str], None]  # one line for the user (the CLI prints it to stderr)
+
+
+def _silent(message: str) -> None:
+    return None
 
 
 @dataclass
@@ -41,47 +66,22 @@ class SweepOutcome:
     failed: list[str]
     tracking_uri: str | None
     runs_created: int
+    states: list[TrialState] = field(default_factory=list)
 
 
-def plan_sweep(config: Config) -> list[Trial]:
-    """The trials, after checking that the data can fill them (so `validate` catches it)."""
-    check_pools(config)
-    from ablate.judge.backends import judge_fingerprint
-
-    pool_fps, eval_fp = fingerprints(config.pools, config.evaluation.prompts)
-    trials = plan_trials(config, pool_fps, eval_fp, judge_fingerprint(config.judge))
-    duplicates = duplicate_arms(trials)
-    if duplicates:
-        pairs = ", ".join(f"{a} = {b}" for a, b in duplicates)
-        raise UserError(
-            f"sweep.arms: arms with identical data and settings ({pairs}); "
-            "give each arm a different pool."
-        )
-    return trials
-
-
-def load_and_plan(sweep_path: str | Path, overrides: list[str]) -> tuple[Config, list[Trial]]:
+def load_and_plan(
+    sweep_path: str | Path, overrides: list[str], results_dir: Path = Path("results")
+) -> tuple[Config, list[Trial]]:
+    """`validate` and `plan`: the same sweep checks `run` makes (checks.py), nothing written."""
     config = load_config(sweep_path, overrides)
-    return config, plan_sweep(config)
+    return config, checked_plan(config, results_dir)
 
 
-def check_models(config: Config) -> None:
-    """Before any trial: every model loads, and an HTTP judge's key and endpoint are there."""
-    from ablate.models.load import check_available
-
-    check_available(config.model.name_or_path, config.model.revision, "model.name_or_path")
-    check_judge(config)
-
-
-def check_judge(config: Config) -> None:
-    from ablate.models.load import check_available
-
-    if config.judge.backend == "hf":
-        check_available(config.judge.model, None, "judge.model")
-    else:
-        from ablate.judge.preflight import check_endpoint
-
-        check_endpoint(config.judge)
+# A resolved config starts and ends with these lines: a file cut short (a full disk, a crash
+# of an older writer) can still be valid YAML with whole sections missing, which would silently
+# fall back to defaults and change every trial's key.
+CONFIG_HEAD = "# ablate resolved config: every setting, merged; `ablate resume` reads it\n"
+CONFIG_TAIL = "# end of ablate resolved config\n"
 
 
 def resolved_config_text(config: Config) -> str:
@@ -89,7 +89,7 @@ def resolved_config_text(config: Config) -> str:
 
     resolved = config_to_dict(config)
     resolved["experiment"] = None  # already merged in: resume must not re-read it
-    return OmegaConf.to_yaml(resolved)
+    return CONFIG_HEAD + OmegaConf.to_yaml(resolved) + CONFIG_TAIL
 
 
 def _write_plan(config: Config, trials: list[Trial], sweep_dir: Path) -> None:
@@ -112,54 +112,82 @@ def _open_tracker(config: Config, results_dir: Path) -> tuple[SweepTracker | Non
 
 
 def _track(
-    tracker: SweepTracker, config: Config, trials: list[Trial], sweep_dir: Path, failed: bool
+    tracker: SweepTracker,
+    config: Config,
+    trials: list[Trial],
+    states: list[TrialState],
+    sweep_dir: Path,
 ) -> int:
     from ablate.tracking import flatten
 
     params = flatten(config_to_dict(config))
     parent = tracker.parent_run_id(plan_id(trials), params)
-    records = trial_records(sweep_dir, trials, params)
+    records = trial_records(states, sweep_dir, params)
     created = sum(tracker.record_trial(parent, r) for r in records)
     tracker.log_curves(parent, records, len(config.sweep.seeds))
-    tracker.finish_parent(parent, [sweep_dir / RESOLVED_CONFIG, sweep_dir / "summary.csv"], failed)
+    failed = not all(s.done for s in states)
+    tracker.finish_parent(parent, [sweep_dir / RESOLVED_CONFIG, sweep_dir / SUMMARY], failed)
     return int(created)
 
 
 def prepare_pools(config: Config, results_dir: Path) -> dict[str, Path]:
-    """Materialise every pool an arm uses (once: cached by key) and check it is big enough."""
+    """Materialise every pool an arm uses (once: cached by key) and check it is big enough.
+
+    Building is where a malformed download shows itself, so it runs before Ray, MLflow or the
+    plan; a refused build leaves no folder it created behind (the pool itself is built in a
+    temporary folder that is removed)."""
+    from ablate.data.pools import prepare_pool
+
     pools_dir = (results_dir / "pools").resolve()
-    folders = {
-        name: prepare_pool(name, config.pools[name], pools_dir, config.data.embedding_model)
-        for name in used_pools(config)
-    }
-    check_prepared_sizes(config, folders)
+    created = [d for d in (results_dir, pools_dir) if not d.exists()]
+    try:
+        folders = {
+            name: prepare_pool(name, config.pools[name], pools_dir, config.data.embedding_model)
+            for name in used_pools(config)
+        }
+        check_prepared_sizes(config, folders)
+    except BaseException:
+        for folder in reversed(created):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
     return folders
+
+
+def _record_death(sweep_dir: Path, folder: str, error: str) -> None:
+    """A worker that died without recording why (SIGKILL, out of memory, a lost node) gets its
+    failure written by the driver from Ray's report, unless some process holds the trial."""
+    ledger = TrialLedger(sweep_dir / "trials" / folder)
+    if ledger.is_held():
+        return
+    running, failure = ledger.running(), ledger.failure()
+    if running is None or (failure is not None and failure.get("at", 0) >= running.get("at", 0)):
+        return  # the worker said why itself, or never started a stage
+    stage = str(running.get("stage"))
+    ledger.record_failure(stage, f"the worker died during {stage}: {error}")
+    ledger.clear_running()
 
 
 def _run_pending(
     config: Config,
-    trials: list[Trial],
+    pending: list[Trial],
+    done_before: int,
     sweep_dir: Path,
-    results_dir: Path,
-    address: str | None,
-    pool_dirs: dict[str, Path] | None = None,
-) -> int:
-    pending = [t for t in trials if trial_status(sweep_dir, t) != "done"]
-    if pending:
-        from ablate.progress import SweepProgress
-        from ablate.runner import run_trials
+    cluster: dict[str, float],
+    pool_dirs: dict[str, Path],
+    started: float,
+) -> None:
+    from ablate.progress import SweepProgress
+    from ablate.runner import run_trials
 
-        pool_dirs = pool_dirs or prepare_pools(config, results_dir)
-        with SweepProgress([t.folder for t in pending], len(trials) - len(pending)) as progress:
-            run_trials(config, pending, sweep_dir, pool_dirs, address, progress.event)
-    return len(pending)
+    with SweepProgress([t.folder for t in pending], done_before, started=started) as progress:
 
+        def on_event(kind: str, folder: str, payload: dict[str, Any]) -> None:
+            if kind == "error":
+                _record_death(sweep_dir, folder, str(payload.get("error")))
+            progress.event(kind, folder, payload)
 
-def _locked(sweep_dir: Path) -> Any:
-    from filelock import FileLock
-
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    return FileLock(sweep_dir / ".lock", timeout=0)
+        run_trials(config, pending, sweep_dir, pool_dirs, cluster, on_event)
 
 
 def _busy(sweep_dir: Path) -> UserError:
@@ -169,38 +197,190 @@ def _busy(sweep_dir: Path) -> UserError:
     )
 
 
-def run_config(config: Config, results_dir: Path, address: str | None) -> SweepOutcome:
-    from filelock import Timeout
+@contextmanager
+def _sweep_lock(sweep_dir: Path) -> Iterator[None]:
+    """One command per sweep folder at a time (creates the folder: call it after the checks)."""
+    from filelock import FileLock, Timeout
 
-    if config.judge.mode == "pairwise" and config.judge.reference_arm:
-        raise UserError(
-            "judge.reference_arm: comparing with another arm needs that arm's generations first; "
-            "run the sweep with a likert or absolute judge, then "
-            f"`ablate judge {results_dir / config.name} judge.mode=pairwise "
-            f"judge.reference_arm={config.judge.reference_arm}`."
-        )
-    trials = plan_sweep(config)
-    sweep_dir = (results_dir / config.name).resolve()
-    if any(trial_status(sweep_dir, t) != "done" for t in trials):
-        require_data(config)  # only work still to do needs the data, the models, the judge
-        check_models(config)
-    tracker, uri = _open_tracker(config, results_dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(sweep_dir / TRIAL_LOCK, timeout=0)
     try:
-        with _locked(sweep_dir):
-            remove_stale_temporaries(sweep_dir)
-            _write_plan(config, trials, sweep_dir)
-            ran = _run_pending(config, trials, sweep_dir, results_dir, address)
-            failed = [t.folder for t in trials if trial_status(sweep_dir, t) != "done"]
-            summary = write_summary(sweep_dir, trials)
-            created = _track(tracker, config, trials, sweep_dir, bool(failed)) if tracker else 0
+        lock.acquire()
     except Timeout:
         raise _busy(sweep_dir) from None
-    return SweepOutcome(sweep_dir, summary, len(trials), ran, failed, uri, created)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _refuse_if_busy(sweep_dir: Path) -> None:
+    # Checked before Ray starts and before anything is written; taken for real afterwards.
+    if TrialLedger(sweep_dir).is_held():
+        raise _busy(sweep_dir)
+
+
+def _notify_damage(states: list[TrialState], notify: Notify, said: set[str]) -> None:
+    for note in damage_notes(states):
+        if note not in said:
+            said.add(note)
+            notify(f"note: {note}; that stage is not counted as done and will be redone")
+
+
+@dataclass
+class _Work:
+    """What one command does: the config, its trials, where, and which stages to skip."""
+
+    config: Config
+    trials: list[Trial]
+    sweep_dir: Path
+    address: str | None
+    pool_dirs: dict[str, Path] | None = None  # None: prepare the config's pools
+    summary_name: str = SUMMARY
+    notify: Notify = _silent
+    said: set[str] = field(default_factory=set)
+    started: float = field(default_factory=time.monotonic)  # the display's clock counts from here
+
+
+def _execute(work: _Work) -> SweepOutcome:
+    """Check, then (only then) write: Ray, the lock, MLflow, the plan, the trials, the summary."""
+    from ablate.runner import ray_cluster
+
+    config, sweep_dir, results_dir = work.config, work.sweep_dir, work.sweep_dir.parent
+    check_results_dir(results_dir)
+    states = read_states(sweep_dir, work.trials)
+    _notify_damage(states, work.notify, work.said)
+    pending = [s.trial for s in states if not s.done]
+    if pending:
+        if work.pool_dirs is None:
+            check_environment(config)  # only work still to do needs data, models, the judge
+        else:
+            check_judge(config)
+    check_tracking(config, results_dir)
+    _refuse_if_busy(sweep_dir)
+    pools = work.pool_dirs
+    if pending and pools is None:
+        work.notify(f"{len(pending)} of {len(work.trials)} trials to run; preparing their data")
+        pools = prepare_pools(config, results_dir)
+    with ExitStack() as stack:
+        if pending:
+            work.notify(f"starting Ray ({work.address or 'on this machine'})")
+        cluster = (
+            stack.enter_context(ray_cluster(work.address, config.resources)) if pending else {}
+        )
+        stack.enter_context(_sweep_lock(sweep_dir))
+        tracker, uri = _open_tracker(config, results_dir)
+        if work.pool_dirs is None:
+            remove_stale_temporaries(sweep_dir)
+            _write_plan(config, work.trials, sweep_dir)
+        if pending and pools is not None:
+            done_before = len(work.trials) - len(pending)
+            _run_pending(config, pending, done_before, sweep_dir, cluster, pools, work.started)
+        states = read_states(sweep_dir, work.trials)
+        _notify_damage(states, work.notify, work.said)
+        summary = write_summary(sweep_dir, states, work.summary_name)
+        created = _track(tracker, config, work.trials, states, sweep_dir) if tracker else 0
+    failed = [s.trial.folder for s in states if not s.done]
+    return SweepOutcome(
+        sweep_dir, summary, len(work.trials), len(pending), failed, uri, created, states
+    )
+
+
+def run_config(
+    config: Config, sweep_dir: Path, address: str | None, notify: Notify = _silent
+) -> SweepOutcome:
+    trials = checked_plan(config, sweep_dir.parent)
+    return _execute(_Work(config, trials, sweep_dir.resolve(), address, notify=notify))
+
+
+def run_sweep(
+    sweep_path: str | Path,
+    overrides: list[str],
+    results_dir: Path,
+    address: str | None,
+    notify: Notify = _silent,
+) -> SweepOutcome:
+    config = load_config(sweep_path, overrides)
+    return run_config(config, results_dir / config.name, address, notify)
+
+
+def _readable_config(path: Path) -> bool:
+    """Whole: it parses and, when written with the head line, still has its tail line (files
+    from before the head line are trusted if they load)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if text.startswith(CONFIG_HEAD) and not text.endswith(CONFIG_TAIL):
+            return False
+        if text.startswith(CONFIG_HEAD):
+            read_yaml(path)
+        else:
+            load_config(path)
+    except (OSError, UnicodeDecodeError, UserError):
+        return False
+    return True
+
+
+def _require_folder(sweep_dir: Path) -> None:
+    if sweep_dir.is_file():
+        raise UserError(f"{sweep_dir}: is a file; pass the folder of one sweep (results/<name>).")
+    if not sweep_dir.exists():
+        raise UserError(f"{sweep_dir}: no such folder; pass the folder of one sweep.")
+
+
+def saved_config(sweep_dir: Path, notify: Notify = _silent) -> Path:
+    """The sweep's resolved config; a trial's copy of it when the sweep's own is damaged."""
+    _require_folder(sweep_dir)
+    config_path = sweep_dir / RESOLVED_CONFIG
+    if not config_path.is_file() and not (sweep_dir / "trials").is_dir():
+        raise UserError(
+            f"{sweep_dir}: no {RESOLVED_CONFIG} here; is this a folder that "
+            "`ablate run` wrote (results/<sweep name>)?"
+        )
+    if _readable_config(config_path):
+        return config_path
+    for copy in sorted(sweep_dir.glob(f"trials/*/{RESOLVED_CONFIG}")):
+        if _readable_config(copy):
+            notify(f"note: {config_path} is missing or damaged; using its copy {copy}")
+            return copy
+    raise UserError(
+        f"{config_path}: missing or damaged, and no trial folder holds a readable copy; "
+        "run the sweep file again with `ablate run`."
+    )
+
+
+def _config_for_folder(config: Config, sweep_dir: Path, notify: Notify) -> Config:
+    """Resume works on the folder it is handed: a copied or renamed sweep folder continues
+    there, under the folder's name (its MLflow experiment too), never in the original."""
+    if config.name == sweep_dir.name:
+        return config
+    name = sweep_dir.name
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise UserError(
+            f"{sweep_dir}: the folder name '{name}' cannot be a sweep name (letters, digits, "
+            f"'-' or '_'); rename the folder, or resume the original results/{config.name}."
+        )
+    notify(
+        f"note: {sweep_dir} holds sweep '{config.name}' under another name (a copy or a "
+        f"rename): resuming it here as sweep '{name}' (MLflow experiment '{name}')."
+    )
+    return dataclasses.replace(config, name=name)
+
+
+def resume_sweep(
+    sweep_dir: Path, overrides: list[str], address: str | None, notify: Notify = _silent
+) -> SweepOutcome:
+    """Run the saved resolved config again, in `sweep_dir`: done stages are skipped."""
+    if any(o.split("=", 1)[0].strip() == "name" for o in overrides):
+        raise UserError(
+            "name: `ablate resume` continues the sweep in the folder it is given; to run it "
+            "under another name, copy the folder (cp -a results/a results/b) and resume the copy."
+        )
+    sweep_dir = sweep_dir.resolve()
+    config = load_config(saved_config(sweep_dir, notify), overrides)
+    return run_config(_config_for_folder(config, sweep_dir, notify), sweep_dir, address, notify)
 
 
 def _without_generations(sweep_dir: Path, trials: list[Trial]) -> list[str]:
-    from ablate.ledger import TrialLedger
-
     return [
         t.folder
         for t in trials
@@ -210,8 +390,6 @@ def _without_generations(sweep_dir: Path, trials: list[Trial]) -> list[str]:
 
 def _refuse_overwrite(sweep_dir: Path, trials: list[Trial]) -> None:
     """A judge name already holding results from other judge settings is not reused."""
-    from ablate.ledger import TrialLedger
-
     for t in trials:
         marker = TrialLedger(trial_root(sweep_dir, t), t.judge_name).done_marker("judge")
         if marker is not None and marker.get("key") != t.stage_keys["judge"]:
@@ -222,13 +400,13 @@ def _refuse_overwrite(sweep_dir: Path, trials: list[Trial]) -> None:
             )
 
 
-def rejudge_sweep(sweep_dir: Path, overrides: list[str], address: str | None) -> SweepOutcome:
+def rejudge_sweep(
+    sweep_dir: Path, overrides: list[str], address: str | None, notify: Notify = _silent
+) -> SweepOutcome:
     """Judge a sweep's generations again with other judge.* settings, never regenerating.
 
     The results go to judge/<judge name>/ and score/<judge name>/ in each trial and to
     summary-<judge name>.csv; the sweep's own config, plan and summary stay as they are."""
-    from filelock import Timeout
-
     from ablate.judge.backends import judge_fingerprint
     from ablate.plan import rejudged_trials
 
@@ -239,8 +417,12 @@ def rejudge_sweep(sweep_dir: Path, overrides: list[str], address: str | None) ->
             "other settings with `ablate run`."
         )
     sweep_dir = sweep_dir.resolve()
-    config = load_config(_saved_config(sweep_dir), overrides)
-    trials = rejudged_trials(config, read_trials(sweep_dir), judge_fingerprint(config.judge))
+    config = load_config(saved_config(sweep_dir, notify), overrides)
+    config = _config_for_folder(config, sweep_dir, notify)
+    saved, notes = read_trials_noting(sweep_dir)
+    for note in notes:
+        notify(f"note: {note}")
+    trials = rejudged_trials(config, saved, judge_fingerprint(config.judge))
     missing = _without_generations(sweep_dir, trials)
     if missing:
         raise UserError(
@@ -249,63 +431,21 @@ def rejudge_sweep(sweep_dir: Path, overrides: list[str], address: str | None) ->
         )
     if config.judge.name:
         _refuse_overwrite(sweep_dir, trials)
-    results_dir = sweep_dir.parent
-    tracker, uri = _open_tracker(config, results_dir)
     no_pools = {t.pool: Path() for t in trials}  # selection is done: pools are not read again
-    try:
-        with _locked(sweep_dir):
-            if any(trial_status(sweep_dir, t) != "done" for t in trials):
-                check_judge(config)
-            ran = _run_pending(config, trials, sweep_dir, results_dir, address, no_pools)
-            failed = [t.folder for t in trials if trial_status(sweep_dir, t) != "done"]
-            summary = write_summary(sweep_dir, trials, f"summary-{trials[0].judge_name}.csv")
-            created = _track(tracker, config, trials, sweep_dir, bool(failed)) if tracker else 0
-    except Timeout:
-        raise _busy(sweep_dir) from None
-    return SweepOutcome(sweep_dir, summary, len(trials), ran, failed, uri, created)
+    summary_name = f"summary-{trials[0].judge_name}.csv"
+    work = _Work(config, trials, sweep_dir, address, no_pools, summary_name, notify)
+    return _execute(work)
 
 
-def run_sweep(
-    sweep_path: str | Path, overrides: list[str], results_dir: Path, address: str | None
-) -> SweepOutcome:
-    config = load_config(sweep_path, overrides)
-    return run_config(config, results_dir, address)
-
-
-def _saved_config(sweep_dir: Path) -> Path:
-    config_path = sweep_dir / RESOLVED_CONFIG
-    if not config_path.is_file():
-        raise UserError(
-            f"{sweep_dir}: no {RESOLVED_CONFIG} here; is this a folder that "
-            "`ablate run` wrote (results/<sweep name>)?"
-        )
-    return config_path
-
-
-def resume_sweep(sweep_dir: Path, overrides: list[str], address: str | None) -> SweepOutcome:
-    """Run the saved resolved config again: done stages are skipped, nothing else is special."""
-    config = load_config(_saved_config(sweep_dir), overrides)
-    return run_config(config, sweep_dir.resolve().parent, address)
-
-
-def sweep_status(sweep_dir: Path) -> list[tuple[Trial, str]]:
-    trials = read_trials(sweep_dir)
+def sweep_status(sweep_dir: Path) -> tuple[list[TrialState], list[str]]:
+    """Each trial's state (read once) and notes on damaged files met on the way."""
+    _require_folder(sweep_dir)
+    trials, notes = read_trials_noting(sweep_dir)
     if not trials:
+        if notes:
+            raise UserError(f"{sweep_dir}: {'; '.join(notes)}; `ablate resume` rewrites them.")
         raise UserError(
             f"{sweep_dir}: no trials found; pass the folder of one sweep (results/<sweep name>)."
         )
-    return [(t, trial_status(sweep_dir, t)) for t in trials]
-
-
-def open_ui(results_dir: Path, port: int) -> None:
-    import subprocess
-
-    from ablate.tracking import tracking_uri
-
-    uri = tracking_uri(None, results_dir)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise UserError(f"{uri}: no MLflow store yet; run a sweep first.")
-    if uri.startswith(("http://", "https://")):
-        print(f"MLFLOW_TRACKING_URI points at a server: open {uri} in a browser.")
-        return
-    subprocess.run(["mlflow", "ui", "--backend-store-uri", uri, "--port", str(port)], check=False)
+    states = read_states(sweep_dir, trials)
+    return states, notes + damage_notes(states)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,11 +68,97 @@ def curve_points(records: list[TrialRecord], n_seeds: int = 1) -> dict[str, dict
 
 
 def _quiet_and_bounded() -> None:
-    for name in ("mlflow", "alembic"):  # store set-up chatter is not the user's business
-        logging.getLogger(name).setLevel(logging.WARNING)
     # MLflow's default HTTP retries take minutes to give up on an unreachable server.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    import mlflow  # noqa: F401  (its import configures its loggers: quiet them afterwards)
+
+    for name in ("mlflow", "alembic"):  # store set-up chatter is not the user's business
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+SUPPORTED_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def store_problem(uri: str) -> str | None:
+    """Why the tracking store cannot be used, found without writing anything (None if fine).
+
+    A server's reachability is learnt when the tracker opens it; here: the scheme, and for the
+    default SQLite file, that it is a database (or absent) in a folder that can be written."""
+    scheme = uri.split(":", 1)[0].split("+", 1)[0] if ":" in uri else ""
+    if scheme not in SUPPORTED_SCHEMES:
+        return (
+            f"'{scheme or uri}' is not a tracking store scheme MLflow can write to "
+            f"({', '.join(SUPPORTED_SCHEMES)})"
+        )
+    path = _sqlite_path(uri)
+    if path is None:
+        return None
+    if path.is_dir():
+        return f"{path} is a folder, not an SQLite file"
+    if path.is_file():
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+        if header and header != SQLITE_HEADER:
+            return f"{path} is not an SQLite database (damaged?); move it away to start a new store"
+        return None if os.access(path, os.W_OK) else f"{path} is not writable"
+    folder = _nearest_existing(path.parent)
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot create {path}: {folder} is not a writable folder"
+    return None
+
+
+def _store_error(uri: str, exc: BaseException) -> UserError:
+    return UserError(
+        f"MLflow tracking store '{uri}' cannot be used: {str(exc).splitlines()[0][:300]}. "
+        "Check MLFLOW_TRACKING_URI / tracking.tracking_uri and that the store is writable, "
+        "or set tracking.enabled=false."
+    )
+
+
+@contextmanager
+def _store_creation_lock(uri: str) -> Iterator[None]:
+    """Serialise first use of an SQLite store: MLflow creates its schema on first open, and two
+    sweeps starting at once on a fresh results folder race there ("table already exists")."""
+    path = _sqlite_path(uri)
+    if path is None:
+        yield
+        return
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock", timeout=300):
+        yield
+
+
+def _open_experiment(uri: str, sweep_name: str, artifact_root: Path) -> tuple[Any, str]:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(sweep_name)
+    if experiment is not None:
+        return client, str(experiment.experiment_id)
+    # A SQLite store would put artifacts under the cwd; keep them with the results.
+    location = artifact_root.resolve().as_uri() if uri.startswith("sqlite") else None
+    try:
+        return client, str(client.create_experiment(sweep_name, artifact_location=location))
+    except MlflowException:  # created by another sweep between our lookup and create
+        experiment = client.get_experiment_by_name(sweep_name)
+        if experiment is None:
+            raise
+        return client, str(experiment.experiment_id)
 
 
 class SweepTracker:
@@ -79,34 +167,33 @@ class SweepTracker:
     so curves are never a mix of two configurations."""
 
     def __init__(self, uri: str, sweep_name: str, artifact_root: Path) -> None:
-        from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
-
+        problem = store_problem(uri)
+        if problem is not None:
+            raise UserError(f"MLflow tracking store '{uri}': {problem}.")
         _quiet_and_bounded()
-        self.client = MlflowClient(uri)
         self.sweep_name = sweep_name
         try:
-            experiment = self.client.get_experiment_by_name(sweep_name)
-            # A SQLite store would put artifacts under the cwd; keep them with the results.
-            location = artifact_root.resolve().as_uri() if uri.startswith("sqlite") else None
-            self.experiment_id: str = (
-                experiment.experiment_id
-                if experiment
-                else self.client.create_experiment(sweep_name, artifact_location=location)
-            )
-        except (MlflowException, OSError) as exc:
-            raise UserError(
-                f"MLflow tracking store '{uri}' cannot be used: {str(exc).splitlines()[0]}. "
-                "Check MLFLOW_TRACKING_URI / tracking.tracking_uri, or set tracking.enabled=false."
-            ) from None
+            with _store_creation_lock(uri):
+                self.client, self.experiment_id = _open_experiment(uri, sweep_name, artifact_root)
+        except UserError:
+            raise
+        except Exception as exc:  # MLflow, SQLAlchemy and OS errors: all say the store is unusable
+            raise _store_error(uri, exc) from None
 
     def _find(self, filter_string: str) -> list[Any]:
         return self.client.search_runs([self.experiment_id], filter_string)
 
     def parent_run_id(self, plan_id: str, params: dict[str, str]) -> str:
+        """The plan's parent run, created (params, then the completion tag, last) if missing.
+
+        A parent left without its completion tag by a crash is deleted and made again: it has
+        no children yet (they are added only under a complete parent)."""
         runs = self._find(f"tags.`{ROLE_TAG}` = 'sweep' AND tags.`{PLAN_TAG}` = '{plan_id}'")
-        if runs:
-            return runs[0].info.run_id
+        complete = [r for r in runs if r.data.tags.get(COMPLETE_TAG) == "true"]
+        if complete:
+            return str(complete[0].info.run_id)
+        for run in runs:
+            self.client.delete_run(run.info.run_id)
         tags = {
             ROLE_TAG: "sweep",
             SWEEP_TAG: self.sweep_name,
@@ -115,6 +202,7 @@ class SweepTracker:
         }
         run_id: str = self.client.create_run(self.experiment_id, tags=tags).info.run_id
         self._log_params(run_id, params)
+        self.client.set_tag(run_id, COMPLETE_TAG, "true")
         return run_id
 
     def _log_params(self, run_id: str, params: dict[str, str]) -> None:

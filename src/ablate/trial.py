@@ -16,10 +16,20 @@ from typing import Any
 from ablate.config.schema import Config
 from ablate.data.select import nested_subset
 from ablate.data.sources import evaluation_records
+from ablate.errors import UserError
 from ablate.ledger import TrialLedger, atomic_write_json, read_json, read_jsonl, write_jsonl
 from ablate.plan import STAGES, Trial
 
-StageReporter = Callable[[str], None]
+StageReporter = Callable[[str], None]  # report(stage) when a stage starts
+StepReporter = Callable[[int, int], None]  # on_step(step, steps) while training runs
+
+
+def _no_report(stage: str) -> None:
+    return None
+
+
+def _no_step(step: int, steps: int) -> None:
+    return None
 
 
 @dataclass
@@ -29,6 +39,7 @@ class TrialContext:
     ledger: TrialLedger
     pool_dir: Path  # the prepared pool this trial's arm samples from
     device: str
+    on_step: StepReporter = _no_step
 
     def stage_path(self, stage: str, name: str) -> Path:
         return self.ledger.stage_dir(stage) / name
@@ -55,6 +66,7 @@ def run_train(ctx: TrialContext, out: Path) -> None:
         ctx.trial.seed,
         out,
         ctx.device,
+        on_step=ctx.on_step,
     )
     shutil.rmtree(out / "scratch", ignore_errors=True)  # Trainer's working folder, empty of value
     atomic_write_json(out / "stats.json", stats)
@@ -148,26 +160,43 @@ STAGE_RUNNERS: dict[str, Callable[[TrialContext, Path], None]] = {
 }
 
 
+class TrialConfigError(UserError):
+    """A failure that running again cannot fix (a setting, the data): recorded, not retried."""
+
+
 def run_trial(
     config: Config,
     trial: Trial,
     root: Path,
     pool_dir: Path,
     device: str,
-    report: StageReporter = lambda stage: None,
+    report: StageReporter = _no_report,
+    on_step: StepReporter = _no_step,
 ) -> dict[str, Any]:
-    """Run the stages not yet done; return the trial's metrics (from score/metrics.json)."""
+    """Run the stages not yet done; return the trial's metrics (from score/metrics.json).
+
+    The trial folder is held (its lock) for the whole run, so a worker orphaned by a killed
+    driver and the next run's worker never write it at once; _running.json says which stage
+    is under way, so a worker killed without a word is told apart from a failure."""
     ledger = TrialLedger(root, trial.judge_name)
-    ctx = TrialContext(config, trial, ledger, pool_dir, device)
-    for stage in STAGES:
-        key = trial.stage_keys[stage]
-        if ledger.is_done(stage, key):
-            continue
-        report(stage)
-        try:
-            with ledger.write_stage(stage, key) as out:
-                STAGE_RUNNERS[stage](ctx, out)
-        except BaseException as exc:
-            ledger.record_failure(stage, f"{type(exc).__name__}: {exc}")
-            raise
-    return read_json(ledger.stage_dir("score") / "metrics.json")
+    ctx = TrialContext(config, trial, ledger, pool_dir, device, on_step)
+    with ledger.hold():
+        for stage in STAGES:
+            key = trial.stage_keys[stage]
+            if ledger.is_done(stage, key):
+                continue
+            report(stage)
+            ledger.mark_running(stage)
+            try:
+                with ledger.write_stage(stage, key) as out:
+                    STAGE_RUNNERS[stage](ctx, out)
+            except BaseException as exc:
+                # A user error's message stands on its own; a bug keeps its exception's name.
+                text = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+                ledger.record_failure(stage, text)
+                ledger.clear_running()
+                if isinstance(exc, UserError) and not isinstance(exc, TrialConfigError):
+                    raise TrialConfigError(str(exc)) from None
+                raise
+        ledger.clear_running()
+        return read_json(ledger.stage_dir("score") / "metrics.json")

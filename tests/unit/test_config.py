@@ -347,7 +347,7 @@ def test_the_base_test_config_is_valid(tmp_path: Path) -> None:
         (["generation.temperature=-0.1"], "generation.temperature", ">= 0"),
         (["evaluation.confidence=1.5"], "evaluation.confidence", "(0, 1)"),
         (["model.dtype=fp8"], "model.dtype", "not one of"),
-        (["name=has space"], "name", "folder name"),
+        (["name=has space"], "name", "names folders"),
     ],
 )
 def test_semantic_problem_is_reported_at_its_path(

@@ -71,7 +71,8 @@ def test_judge_outage_leaves_the_stage_undone(
     from ablate.trial import run_trial
 
     monkeypatch.setenv("ABLATE_CACHE", str(tmp_path / "models"))
-    with ChatServer(default=lambda r: Status(503, "down")) as server:
+    # Training comes first: a long lifetime, so a loaded machine cannot outlast the server.
+    with ChatServer(default=lambda r: Status(503, "down"), max_lifetime_s=3600) as server:
         config = Config(
             name="outage",
             model=ModelConfig(name_or_path="builtin:tiny", dtype="float32"),

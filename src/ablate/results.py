@@ -1,0 +1,188 @@
+"""The sweep folder as the driver reads it: each trial's state (read once per command, with
+notes on anything damaged), summary.csv, and the per-trial facts tracking gets.
+
+States, from the ledger alone:
+- "done": every stage done with its planned key and its files intact;
+- "running <stage>": a worker holds the trial folder now;
+- "failed at <stage>: <reason>": the worker recorded why (or the driver did, from Ray's report,
+  when the worker died before it could);
+- "interrupted at <stage>": a stage started and neither finished nor failed, and no worker holds
+  the folder: the process was killed (SIGKILL, out of memory, a lost node);
+- "next: <stage>": not started, or stopped between stages.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ablate.ledger import (
+    TrialLedger,
+    atomic_write_text,
+    read_json_object,
+    read_jsonl_lenient,
+    trial_root,
+)
+from ablate.plan import Trial
+
+RESOLVED_CONFIG = "config.yaml"
+SUMMARY = "summary.csv"
+INTERRUPTED = "no failure recorded: killed, out of memory or a lost node"
+
+COLUMNS = [
+    "trial_id", "arm", "pool", "n_examples", "seed", "status", "judge",
+    "judge_mean", "judge_ci_low", "judge_ci_high", "judge_t_low", "judge_t_high",
+    "judge_prompts", "judge_scored", "judge_unscored", "judge_unscored_rate", "judge_level_mass",
+    "judge_win_rate", "judge_position_consistency", "judge_excellent_rate",
+    "judge_calls", "judge_cache_hits", "judge_retries", "judge_repairs", "judge_failed_calls",
+    "judge_calls_maybe_repaid", "judge_prompt_tokens", "judge_completion_tokens",
+    "judge_cached_prompt_tokens", "judge_cached_completion_tokens", "judge_cost_usd",
+    "heldout_loss", "train_loss", "train_steps", "train_tokens_seen",
+    "samples", "response_tokens_mean", "folder",
+]  # fmt: skip
+SIGNIFICANT_DIGITS = 6  # a judge mean to 6 digits is far finer than its interval
+
+
+@dataclass(frozen=True)
+class TrialState:
+    trial: Trial
+    kind: str  # done | running | failed | interrupted | pending
+    stage: str | None  # the stage it is at (None when done)
+    reason: str = ""
+    metrics: dict[str, Any] | None = None  # when done
+    notes: list[str] = field(default_factory=list)  # damaged files met while reading
+
+    @property
+    def done(self) -> bool:
+        return self.kind == "done"
+
+    @property
+    def label(self) -> str:
+        """One line for `ablate status`, summary.csv and the end of a run."""
+        if self.kind == "done":
+            return "done"
+        if self.kind == "running":
+            return f"running {self.stage} ({self.reason})"
+        if self.kind == "failed":
+            return f"failed at {self.stage}: {self.reason}"
+        if self.kind == "interrupted":
+            return f"interrupted at {self.stage} ({self.reason})"
+        return f"next: {self.stage}"
+
+
+def _metrics(ledger: TrialLedger) -> dict[str, Any] | None:
+    metrics, why = read_json_object(ledger.stage_dir("score") / "metrics.json")
+    if metrics is None:
+        ledger.damaged.append(f"{ledger.stage_dir('score') / 'metrics.json'} is {why}")
+    return metrics
+
+
+def _unfinished(trial: Trial, ledger: TrialLedger, stage: str) -> TrialState:
+    notes = ledger.damaged
+    running = ledger.running()
+    if ledger.is_held():
+        where = f"host {running.get('host')}, pid {running.get('pid')}" if running else "held"
+        return TrialState(trial, "running", (running or {}).get("stage", stage), where, None, notes)
+    failure = ledger.failure()
+    failed_at = failure.get("at", 0) if failure else 0
+    if running is not None and running.get("at", 0) >= failed_at:
+        return TrialState(trial, "interrupted", stage, INTERRUPTED, None, notes)
+    if failure is not None and failure.get("stage") == stage:
+        return TrialState(trial, "failed", stage, str(failure.get("error")), None, notes)
+    return TrialState(trial, "pending", stage, "", None, notes)
+
+
+def read_state(sweep_dir: Path, trial: Trial) -> TrialState:
+    """The trial's state from its folder (see the module docstring). The score key chains
+    every earlier stage's key, so a score stage done with its planned key means the trial is."""
+    ledger = TrialLedger(trial_root(sweep_dir, trial), trial.judge_name)
+    stage = ledger.next_stage(trial.stage_keys)
+    if stage is None:
+        metrics = _metrics(ledger)
+        if metrics is not None:
+            return TrialState(trial, "done", None, "", metrics, ledger.damaged)
+        stage = "score"
+    return _unfinished(trial, ledger, stage)
+
+
+def read_states(sweep_dir: Path, trials: list[Trial]) -> list[TrialState]:
+    return [read_state(sweep_dir, t) for t in trials]
+
+
+def damage_notes(states: list[TrialState]) -> list[str]:
+    """Each damaged file once, in trial order."""
+    seen: dict[str, None] = {}
+    for state in states:
+        seen |= dict.fromkeys(state.notes)
+    return list(seen)
+
+
+def loss_curve(sweep_dir: Path, trial: Trial) -> list[tuple[int, float]]:
+    """(step, loss) from the train log; lines a crash cut off are skipped."""
+    rows = read_jsonl_lenient(trial_root(sweep_dir, trial) / "train" / "train_log.jsonl")
+    curve = []
+    for row in rows:
+        try:
+            curve.append((int(row["step"]), float(row["loss"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return curve
+
+
+def trial_records(states: list[TrialState], sweep_dir: Path, params: dict[str, str]) -> list[Any]:
+    """What MLflow gets for each done trial: its numeric metrics and its loss curve."""
+    from ablate.tracking import TrialRecord
+
+    records = []
+    for s in states:
+        if s.metrics is None:
+            continue
+        t = s.trial
+        numeric = {
+            k: v
+            for k, v in s.metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        }
+        curve = loss_curve(sweep_dir, t)
+        records.append(
+            TrialRecord(t.trial_id, t.folder, t.arm, t.n_examples, t.seed, numeric, params, curve)
+        )
+    return records
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float) and not isinstance(value, bool):
+        return "" if math.isnan(value) else f"{value:.{SIGNIFICANT_DIGITS}g}"
+    return value
+
+
+def summary_rows(states: list[TrialState]) -> list[dict[str, Any]]:
+    rows = []
+    for state in states:
+        trial, metrics = state.trial, state.metrics or {}
+        facts = {
+            "trial_id": trial.trial_id,
+            "arm": trial.arm,
+            "pool": trial.pool,
+            "n_examples": trial.n_examples,
+            "seed": trial.seed,
+            "folder": trial.folder,
+            "status": state.label,
+            "judge": trial.judge_name,
+        }
+        rows.append({c: _cell(facts.get(c, metrics.get(c))) for c in COLUMNS})
+    return rows
+
+
+def write_summary(sweep_dir: Path, states: list[TrialState], name: str = SUMMARY) -> Path:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(summary_rows(states))
+    path = sweep_dir / name
+    atomic_write_text(path, buffer.getvalue())
+    return path
