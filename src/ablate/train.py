@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,13 +143,74 @@ def _loss_logger(path: Path) -> Any:
     return LossLogger()
 
 
-def _training_args(cfg: TrainingConfig, seed: int, scratch: Path, device: str) -> Any:
+def _progress_reporter(on_step: Callable[[int, int], None]) -> Any:
+    from transformers import TrainerCallback
+
+    class ProgressReporter(TrainerCallback):
+        """The step inside training for the live display, at most every REPORT_EVERY_S."""
+
+        last = 0.0
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            now = time.monotonic()
+            if now - self.last >= REPORT_EVERY_S or state.global_step == state.max_steps:
+                self.last = now
+                on_step(state.global_step, state.max_steps)
+
+    return ProgressReporter()
+
+
+REPORT_EVERY_S = 2.0
+SIXTEEN_BIT = ("bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How weights are held and computed while training (pure: unit-tested).
+
+    A 16-bit full fine-tune cannot hold its own updates: at LIMA's learning rate of 1e-5 an
+    AdamW step changes a weight by about 1e-5 of its size, below bfloat16's resolution of
+    2**-8, so most weights never move. Full fine-tuning therefore keeps float32 master weights
+    and computes in the 16-bit type under autocast (mixed precision). LoRA keeps the frozen base
+    in 16 bits (its memory saving) and only the small trainable tensors in float32."""
+
+    load_dtype: str  # the dtype the model is loaded in
+    autocast_dtype: str | None  # the dtype forward passes run in, None = the weights' own
+    trainable_float32: bool  # cast trainable tensors to float32 after wrapping (LoRA)
+    save_dtype: str | None  # cast to this before saving a full model (what generation loads)
+
+
+def training_precision(dtype: str, checkpoint_dtype: str | None, method: str) -> Precision:
+    resolved = checkpoint_dtype if dtype == "auto" else dtype
+    if resolved not in SIXTEEN_BIT:
+        return Precision(dtype, None, False, None)
+    if method == "full":
+        return Precision("float32", resolved, False, resolved)
+    return Precision(resolved, resolved, True, None)
+
+
+def checkpoint_dtype(name_or_path: str, revision: str | None) -> str | None:
+    """The dtype a checkpoint's config declares (what dtype="auto" loads), if any."""
+    from transformers import AutoConfig
+
+    from ablate.models.load import local_path
+
+    config = AutoConfig.from_pretrained(local_path(name_or_path), revision=revision)
+    value = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    return None if value is None else str(value).removeprefix("torch.")
+
+
+def _training_args(
+    cfg: TrainingConfig, seed: int, scratch: Path, device: str, autocast: str | None
+) -> Any:
     from transformers import TrainingArguments
 
     # transformers 5 renamed gradient_checkpointing; pass it only when asked for.
     optional: dict[str, Any] = {}
     if cfg.gradient_checkpointing:
         optional["gradient_checkpointing"] = True
+    if autocast is not None:
+        optional["bf16" if autocast == "bfloat16" else "fp16"] = True
     return TrainingArguments(
         output_dir=str(scratch),
         per_device_train_batch_size=cfg.micro_batch_size,
@@ -166,6 +228,64 @@ def _training_args(cfg: TrainingConfig, seed: int, scratch: Path, device: str) -
     )
 
 
+def prepare_model(
+    base_model: str, revision: str | None, dtype: str, cfg: TrainingConfig, device: str
+) -> tuple[Any, Any, Precision]:
+    """The model to train (float32 master weights where 16 bits cannot hold the updates, see
+    Precision), its tokenizer with the chat markers, and the precision plan."""
+    precision = training_precision(dtype, checkpoint_dtype(base_model, revision), cfg.method)
+    tokenizer = load_tokenizer(base_model, revision)
+    model = load_causal_lm(base_model, revision, precision.load_dtype, device)
+    new_ids = add_chat_tokens(tokenizer, model)
+    if cfg.method == "lora":
+        model = wrap_lora(model, cfg, new_ids)
+    if precision.trainable_float32:
+        for param in model.parameters():
+            if param.requires_grad:
+                param.data = param.data.float()
+    return model, tokenizer, precision
+
+
+def tokenized_examples(
+    tokenizer: Any, records: list[dict[str, Any]], max_len: int
+) -> list[Example]:
+    """Examples that keep at least one response token; a config error when none does."""
+    tokenized = [tokenize_record(tokenizer, r, max_len) for r in records]
+    examples = [e for e in tokenized if e is not None]
+    if records and not examples:
+        from ablate.errors import UserError
+
+        raise UserError(
+            f"training.max_seq_length: {max_len} tokens leave no response token in any of the "
+            f"{len(records)} training examples (the prompts fill it); raise it."
+        )
+    return examples
+
+
+def build_trainer(
+    model: Any,
+    tokenizer: Any,
+    examples: list[Example],
+    cfg: TrainingConfig,
+    seed: int,
+    scratch: Path,
+    device: str,
+    precision: Precision,
+) -> Any:
+    """A Trainer with LIMA's optimizer and schedule over `examples`, in `precision`."""
+    from transformers import PrinterCallback, Trainer
+
+    trainer = Trainer(
+        model=model,
+        args=_training_args(cfg, seed, scratch, device, precision.autocast_dtype),
+        train_dataset=examples,
+        data_collator=lambda batch: collate(batch, tokenizer.pad_token_id),
+        optimizers=_optimizer(model, cfg, optimizer_steps(len(examples), cfg)),
+    )
+    trainer.remove_callback(PrinterCallback)  # the loss goes to train_log.jsonl, not stdout
+    return trainer
+
+
 def fine_tune(
     base_model: str,
     revision: str | None,
@@ -175,37 +295,35 @@ def fine_tune(
     seed: int,
     output_dir: Path,
     device: str,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train on `records` and save the weights (safetensors) and tokenizer to output_dir."""
-    from transformers import PrinterCallback, Trainer, set_seed
+    from transformers import set_seed
 
     set_seed(seed)
-    tokenizer = load_tokenizer(base_model, revision)
-    model = load_causal_lm(base_model, revision, dtype, device)
-    new_ids = add_chat_tokens(tokenizer, model)
-    if cfg.method == "lora":
-        model = wrap_lora(model, cfg, new_ids)
-    tokenized = [tokenize_record(tokenizer, r, cfg.max_seq_length) for r in records]
-    examples = [e for e in tokenized if e is not None]
-    total_steps = optimizer_steps(len(examples), cfg)
-    log_path = output_dir / "train_log.jsonl"
-    trainer = Trainer(
-        model=model,
-        args=_training_args(cfg, seed, output_dir / "scratch", device),
-        train_dataset=examples,
-        data_collator=lambda batch: collate(batch, tokenizer.pad_token_id),
-        optimizers=_optimizer(model, cfg, total_steps),
-        callbacks=[_loss_logger(log_path)],
+    model, tokenizer, precision = prepare_model(base_model, revision, dtype, cfg, device)
+    examples = tokenized_examples(tokenizer, records, cfg.max_seq_length)
+    trainer = build_trainer(
+        model, tokenizer, examples, cfg, seed, output_dir / "scratch", device, precision
     )
-    trainer.remove_callback(PrinterCallback)  # the loss goes to train_log.jsonl, not stdout
+    trainer.add_callback(_loss_logger(output_dir / "train_log.jsonl"))
+    if on_step is not None:
+        trainer.add_callback(_progress_reporter(on_step))
     started = time.time()
     result = trainer.train()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if precision.save_dtype is not None:
+        from ablate.models.load import torch_dtype
+
+        model = model.to(torch_dtype(precision.save_dtype))
     model.save_pretrained(output_dir / "model", safe_serialization=True)
     tokenizer.save_pretrained(output_dir / "model")
     tokens = sum(len(e.input_ids) for e in examples)
     return {
         "train_seconds": round(time.time() - started, 3),
         "device": device,
+        "train_precision": precision.autocast_dtype or precision.load_dtype,
+        "train_master_dtype": "float32" if precision.autocast_dtype else precision.load_dtype,
         "train_steps": trainer.state.global_step,
         "train_loss": result.training_loss,
         "train_tokens_seen": tokens * cfg.epochs,
@@ -213,5 +331,5 @@ def fine_tune(
         * cfg.epochs,
         "train_examples": len(examples),
         "train_examples_dropped": len(records) - len(examples),
-        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "trainable_parameters": trainable,
     }
