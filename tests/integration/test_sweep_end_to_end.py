@@ -117,7 +117,8 @@ def test_sweep_runs_tracks_and_reruns_nothing(tmp_path: Path, env: dict[str, str
         history = client.get_metric_history(parents[0].info.run_id, f"judge_mean.{arm}")
         assert sorted(m.step for m in history) == SIZES
         expected = {int(r["n_examples"]): float(r["judge_mean"]) for r in rows if r["arm"] == arm}
-        assert {m.step: m.value for m in history} == pytest.approx(expected, rel=1e-5)  # csv: 6 digits
+        # summary.csv keeps 6 significant digits
+        assert {m.step: m.value for m in history} == pytest.approx(expected, rel=1e-5)
 
     before = done_times(sweep_dir, "train") | done_times(sweep_dir, "judge")
     again = ablate("run", str(sweep), "--results-dir", str(results), env=env)
