@@ -16,7 +16,6 @@ from ablate.analysis import (
     Contrast,
     SweepMeans,
     VarianceParts,
-    _projected_half_width,
     arm_difference,
     cell_group_mean,
     compare_arms,
@@ -30,9 +29,12 @@ from ablate.analysis import (
     unscored_check,
     unscored_check_of,
 )
+from ablate.analysis.verdicts import _projected_half_width
 from ablate.stats import Interval, holm, satterthwaite_df, summarize_scores
 
-pytestmark = pytest.mark.filterwarnings("error")
+# Numerical warnings are errors here; a ResourceWarning is not about these estimators (it
+# comes from garbage-collecting another test's open file, whenever that happens to run).
+pytestmark = pytest.mark.filterwarnings("error", "ignore::ResourceWarning")
 
 SIZES = (2000, 4000, 8000, 16000)
 
@@ -202,8 +204,9 @@ def test_split_plot_matches_reml_of_a_mixed_model() -> None:
 
 
 def test_negative_seed_estimate_is_reported_as_zero() -> None:
-    # Noise centred within each seed: equal seed means, so the seeds' mean square is 0 and
-    # all the spread of l_p is noise: se^2 = var_p(l_p) / P - W2 * noise.
+    # Noise centred within each seed: equal seed means, so the seeds' mean square is 0, below
+    # its floor g_inv * noise (variances are >= 0); floored, se^2 = var_p(l_p) / P: with seeds
+    # that show no spread at all, the interval is the prompt-only one.
     rng = np.random.default_rng(8)
     noise = rng.normal(0, 0.3, (3, 40))
     y = 4.0 + rng.normal(0, 0.7, 40) + noise - noise.mean(axis=1, keepdims=True)
@@ -214,9 +217,27 @@ def test_negative_seed_estimate_is_reported_as_zero() -> None:
     assert "seed variance estimated 0" in c.method
     v_prompt = y.mean(axis=0).var(ddof=1) / 40
     w2_noise = 3 * (1 / 3) ** 2 * anova_by_hand(y)[1] / 40
-    df = satterthwaite_df([(v_prompt, 39), (-w2_noise, 78)])
-    half = sps.t.ppf(0.975, df) * math.sqrt(v_prompt - w2_noise)
+    # The floored between-seed term stands on the noise estimate and its 78 df.
+    df = satterthwaite_df([(v_prompt, 39), (-w2_noise, 78), (w2_noise, 78)])
+    half = sps.t.ppf(0.975, df) * math.sqrt(v_prompt)
     assert (c.low, c.high, c.df) == pytest.approx((y.mean() - half, y.mean() + half, df))
+
+
+def test_a_fluke_low_seed_mean_square_does_not_collapse_the_interval() -> None:
+    """2 seeds x 2 sizes: the between-seed mean square has 2 df and can fall far below what
+    the noise alone implies; floored, the pooled difference keeps a finite, sane interval."""
+    rng = np.random.default_rng(3)
+    keys = tuple((a, n, s) for a in ("x", "y") for n in (64, 128) for s in (0, 1))
+    prompt = rng.normal(0, 0.7, 40)
+    means = np.array([3 + (a == "x") * 0.3 + prompt + rng.normal(0, 0.7, 40) for a, _, _ in keys])
+    seeds = means.mean(axis=1, keepdims=True)
+    # Force the fluke: every cell's mean equal within an arm (the seeds' mean square ~ 0).
+    means = means - seeds + np.array([[3.3 if k[0] == "x" else 3.0] for k in keys])
+    sweep = SweepMeans(keys, tuple(map(str, range(40))), means)
+    c = arm_difference(sweep, "x", "y")
+    assert math.isfinite(c.low) and math.isfinite(c.high)
+    assert c.high - c.low < 2.0, (c.low, c.high, c.df)
+    assert c.low < 0.3 < c.high
 
 
 # --- seed-aware contrasts with a hand answer --------------------------------------------------

@@ -30,8 +30,10 @@ cell means: between seeds B (df S - 1, E = sigma_s^2 + tau^2 / G) and size x see
 (G - 1)(S - 1), E = tau^2 = sigma_f^2 + noise), so V_cells = Q B + (W2 - Q / G) W, pooled over
 arms (the declared assumption: one set of seed variances for the sweep: 16 seed df in a 2-arm,
 4-size, 3-seed sweep instead of 2 per cell). Both coefficients are >= 0 (Cauchy-Schwarz), so it
-is never negative. V_cond = max(0, var_p(l_p) / P - W2 noise), noise from the seeds x prompts
-residual mean square. The interval is t with Satterthwaite df over these mean squares.
+is never negative; B is floored at g_inv * noise, its model minimum (a 2-df mean square of 2
+seeds can fall far below it by chance and collapse the interval). V_cond = max(0,
+var_p(l_p) / P - W2 noise), noise from the seeds x prompts residual mean square. The interval
+is t with Satterthwaite df over these mean squares.
 
 Why not "prompt-only variance + a clipped seed variance": that seed part is a difference of
 mean squares with ~16 df, and clipping it at 0 biases V up exactly when seeds barely matter
@@ -46,16 +48,15 @@ benchmarks/bench_statistics.py checks coverage with independent and correlated s
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple, TypeVar
 
 import numpy as np
-from numpy.typing import ArrayLike
-from scipy import special, stats
+from scipy import special
 
-from ablate.stats import FloatArray, Interval, ScoreSummary, holm, satterthwaite_df
+from ablate.stats import FloatArray, satterthwaite_df
 
 CellKey = tuple[str, int, int]  # (arm, n_examples, seed)
 T = TypeVar("T")
@@ -272,8 +273,13 @@ def _variance_parts(
         return VarianceParts(v_prompt, n_prompts - 1.0, 0.0, math.nan, 0.0), [
             (v_prompt, n_prompts - 1.0)
         ]
-    cells = [(q * sv.between, float(sv.df_between)),
-             ((w2 - q * sv.g_inv) * sv.within, float(sv.df_within or sv.df_between))]  # fmt: skip
+    # Floors from the model (variances are >= 0): E[within] = sigma_f^2 + noise >= noise and
+    # E[between] >= g_inv * noise, with noise known to hundreds of df. A mean square of 2 df
+    # (2 seeds) can fall far below its floor by chance and take the interval and its df down
+    # with it; a floored term is as well known as the noise it stands on.
+    within, within_df = sv.within, float(sv.df_within or sv.df_between)
+    between, between_df = _floored(sv.between, float(sv.df_between), sv, sv.g_inv)
+    cells = [(q * between, between_df), ((w2 - q * sv.g_inv) * within, within_df)]
     noise = w2 * sv.noise
     cond = [(v_prompt, n_prompts - 1.0), (-noise, float(sv.df_noise))]
     if v_prompt - noise <= 0:
@@ -282,6 +288,12 @@ def _variance_parts(
     cond_df = satterthwaite_df(cond) if cond else math.nan
     parts = VarianceParts(v_cond, cond_df, v_cells, satterthwaite_df(cells), noise)
     return parts, cond + cells
+
+
+def _floored(ms: float, df: float, sv: SeedVariance, scale: float = 1.0) -> tuple[float, float]:
+    """A mean square no lower than scale * noise (see _variance_parts), with its df."""
+    floor = scale * sv.noise
+    return (ms, df) if ms >= floor else (floor, float(sv.df_noise))
 
 
 def _seed_sums(w: FloatArray, keys: Sequence[CellKey]) -> tuple[float, int]:
@@ -420,300 +432,3 @@ def scaling_slope(
     w = np.zeros(len(sweep.keys))
     w[rows] = (x - x.mean()) / ((x - x.mean()) ** 2).sum()
     return linear_contrast(sweep.means, w, sweep.keys, confidence, sweep.seed_variance)
-
-
-# --- Verdicts: rules declared before the data (DESIGN principle 13) --------------------------
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A verdict in words and the contrast behind it.
-
-    kind: "difference" / "no difference" for comparisons; "rising" / "falling" / "plateau" /
-    "inconclusive" for slopes. ``label`` names the arms ("lima beats dolly")."""
-
-    kind: str
-    label: str
-    text: str
-    contrast: Contrast
-    p_adjusted: float | None = None
-    # Totals per cell / in all that the projection asks for when inconclusive (_needs); with
-    # one seed per cell seeds_needed is MIN_SEEDS, the least that measures training randomness.
-    seeds_needed: int | None = None
-    prompts_needed: int | None = None
-
-
-def _fmt(c: Contrast) -> str:
-    return f"{c.estimate:+.3f} ({c.confidence:.0%} interval {c.low:+.3f} to {c.high:+.3f})"
-
-
-def _seed_advice(c: Contrast) -> str:
-    """With one seed the seed SD has 0 df. Rule: at least 3 seeds per cell, so that each
-    (arm, size) group alone gives 2 seed df and a sweep of G groups pools 2G (the t quantile
-    at 2 df is 4.3, at 8 df 2.3, so 2 seeds per cell give too few)."""
-    if c.seed_variance_measured:
-        return ""
-    return (
-        f"; training randomness is not measured (1 seed per cell): the interval covers prompt "
-        f"sampling only; run at least {MIN_SEEDS} seeds per cell to estimate it"
-    )
-
-
-def comparison_verdict(
-    c: Contrast, arm_a: str, arm_b: str, p_adjusted: float | None = None, n_tests: int = 1
-) -> Verdict:
-    """Verdict on arm a minus arm b: "A beats B" / "B beats A" when the (Holm-adjusted) p is
-    below 1 - confidence, else "no detectable difference"; the interval shown is unadjusted."""
-    p = c.p_value if p_adjusted is None else p_adjusted
-    alpha = round(1 - c.confidence, 12)  # 1 - 0.95 is 0.050000000000000044 in floats
-    holm_note = f", Holm-adjusted over {n_tests} comparisons" if n_tests > 1 else ""
-    stat = f"{arm_a} - {arm_b} = {_fmt(c)}; p = {p:.3g}{holm_note}"
-    if p < alpha and c.estimate != 0:
-        winner, loser = (arm_a, arm_b) if c.estimate > 0 else (arm_b, arm_a)
-        label = f"{winner} beats {loser}"
-        return Verdict("difference", label, f"{label}: {stat}{_seed_advice(c)}", c, p_adjusted)
-    label = "no detectable difference"
-    return Verdict("no difference", label, f"{label}: {stat}{_seed_advice(c)}", c, p_adjusted)
-
-
-def compare_arms(
-    cells: SweepMeans | Sequence[Cell],
-    arms: Sequence[str] | None = None,
-    n_examples: int | None = None,
-    reference: str | None = None,
-    confidence: float = 0.95,
-) -> list[Verdict]:
-    """Every pair of ``arms`` (default: all in the sweep, in order of first appearance), or
-    each against ``reference``, at one size or pooled over sizes; Holm-adjusted over the
-    comparisons made (no change when there is only one)."""
-    sweep = _as_sweep(cells)
-    names = list(arms) if arms is not None else list(dict.fromkeys(k[0] for k in sweep.keys))
-    if reference is not None:
-        pairs = [(a, reference) for a in names if a != reference]
-    else:
-        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
-    contrasts = [arm_difference(sweep, a, b, n_examples, confidence) for a, b in pairs]
-    adjusted = holm([c.p_value for c in contrasts])
-    return [
-        comparison_verdict(c, a, b, p, len(pairs))
-        for (a, b), c, p in zip(pairs, contrasts, adjusted, strict=True)
-    ]
-
-
-def _projected_half_width(c: Contrast, seeds: int, prompts: int) -> float:
-    """Expected interval half-width with ``seeds`` per cell and ``prompts`` prompts, from the
-    current variance parts.
-
-    Every weight w_c scales as 1/S, so W2 and Q, and with them V_cells, scale by S/S'; of
-    V_cells, the prompt noise W2 * noise also scales as P/P', the seed part does not. V_cond
-    scales as P/P'. Each part keeps its Satterthwaite df, grown as S' - 1 or P' - 1, so at the
-    current S and P this is the current half-width."""
-    p = c.parts
-    shrink_p = c.n_prompts / prompts
-    cells = c.n_seeds / seeds * max(0.0, p.cells - p.noise * (1 - shrink_p))
-    terms = [(p.cond * shrink_p, p.cond_df * (prompts - 1) / (c.n_prompts - 1))]
-    if cells > 0:
-        grow = (seeds - 1) / (c.n_seeds - 1) if c.n_seeds > 1 else 1.0
-        terms.append((cells, p.cells_df * grow))
-    v = sum(v for v, _ in terms)
-    return _t_quantile(c.confidence, satterthwaite_df(terms)) * math.sqrt(v)
-
-
-def _smallest(fits: Callable[[int], bool], low: int, high: int) -> int | None:
-    """Smallest n in [low, high] with fits(n), for fits monotone in n; None if even high fails."""
-    if not fits(high):
-        return None
-    while low < high:
-        mid = (low + high) // 2
-        low, high = (low, mid) if fits(mid) else (mid + 1, high)
-    return low
-
-
-def _needs(c: Contrast, margin: float) -> tuple[int | None, int | None]:
-    """(seeds per cell, prompts) that would make the projected half-width fit inside the
-    margin around the current estimate (half-width <= margin - |estimate|), each lever alone;
-    None where that lever cannot reach it (or no projection applies)."""
-    room = margin - abs(c.estimate)
-    if room <= 0:
-        return None, None
-    seeds = None
-    if c.seed_variance_measured:
-        seeds = _smallest(
-            lambda s: _projected_half_width(c, s, c.n_prompts) <= room, c.n_seeds, 100_000
-        )
-    prompts = _smallest(
-        lambda p: _projected_half_width(c, c.n_seeds, p) <= room, c.n_prompts, 100_000_000
-    )
-    return seeds, prompts
-
-
-def _more(needed: int | None, have: int, what: str) -> str | None:
-    if needed is None:
-        return None
-    return f"about {needed - have} more {what} ({needed} in all)"
-
-
-def _inconclusive_text(c: Contrast, margin: float, seeds: int | None, prompts: int | None) -> str:
-    head = (
-        f"inconclusive: the interval [{c.low:+.3f}, {c.high:+.3f}] points per doubling is too "
-        f"wide for the +-{margin:g} plateau margin"
-    )
-    if abs(c.estimate) >= margin:
-        return f"{head}, and the estimate {c.estimate:+.3f} itself lies outside it"
-    levers = [
-        x
-        for x in (_more(seeds, c.n_seeds, "seeds per cell"), _more(prompts, c.n_prompts, "prompts"))
-        if x is not None
-    ]
-    if not levers:
-        return f"{head}; neither more seeds nor more prompts alone would be enough"
-    alone = "" if len(levers) == 2 or not c.seed_variance_measured else (
-        "; more prompts alone would not be enough (training randomness dominates)"
-        if seeds is not None
-        else "; more seeds alone would not be enough (the prompt part dominates)"
-    )  # fmt: skip
-    return (
-        f"{head}; {' or '.join(levers)} would be needed (projected from the current variance "
-        f"components){alone}"
-    )
-
-
-def slope_verdict(c: Contrast, margin: float = 0.1) -> Verdict:
-    """Rules for a slope in points per doubling, fixed before the data:
-
-    - "rising" / "falling": the interval excludes 0;
-    - "plateau": the interval contains 0 AND lies inside [-margin, +margin] (an equivalence
-      test; overlapping error bars never make a plateau);
-    - otherwise "inconclusive", with the seeds per cell or prompts that would make the
-      expected half-width fit the margin around the current estimate (_needs).
-    """
-    if margin <= 0:
-        raise ValueError(f"margin must be positive, got {margin}")
-    stat = f"slope {_fmt(c)} points per doubling"
-    seeds = prompts = None
-    if c.low > 0 or c.high < 0:
-        kind = "rising" if c.low > 0 else "falling"
-        text = f"{kind}: {stat}"
-    elif -margin <= c.low and c.high <= margin:
-        kind, text = "plateau", f"plateau: {stat}, inside the +-{margin:g} margin"
-    else:
-        kind = "inconclusive"
-        seeds, prompts = _needs(c, margin)
-        text = _inconclusive_text(c, margin, seeds, prompts)
-    if not c.seed_variance_measured:
-        seeds = MIN_SEEDS
-    return Verdict(kind, kind, text + _seed_advice(c), c, None, seeds, prompts)
-
-
-# --- Power law and the unscored check --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PowerLaw:
-    """value = prefactor * n ** (-exponent), fitted by least squares on log value vs log n."""
-
-    prefactor: float
-    exponent: float
-    low: float  # interval of the exponent; nan when the fit has no residual df
-    high: float
-    se: float
-    df: int
-    n_sizes: int
-    n_cells: int
-    lack_of_fit_p: float | None  # F test of the power law; None without seeds at 3+ sizes
-    method: str
-    confidence: float
-
-
-def _lack_of_fit_p(x: FloatArray, y: FloatArray, resid: FloatArray) -> float | None:
-    """F test of lack of fit: residual SS split into pure error (seeds around their size's
-    mean, df C - G) and the rest (means around the line, df G - 2)."""
-    sizes = np.unique(x)
-    pure = sum(float(((y[x == s] - y[x == s].mean()) ** 2).sum()) for s in sizes)
-    df_pure, df_lof = x.size - sizes.size, sizes.size - 2
-    if df_pure == 0 or df_lof == 0 or pure == 0:
-        return None
-    f = ((float((resid**2).sum()) - pure) / df_lof) / (pure / df_pure)
-    return float(stats.f.sf(f, df_lof, df_pure))
-
-
-def power_law_fit(n_values: ArrayLike, values: ArrayLike, confidence: float = 0.95) -> PowerLaw:
-    """Power law through one value per cell (several seeds per size allowed), e.g. held-out
-    loss (exponent > 0) or an objective task accuracy (arXiv 2410.03717: P ~ D^(1/b), so
-    exponent = -1/b < 0).
-
-    The t interval of the exponent uses the residuals of the log-log line (df = cells - 2):
-    each cell is one trained model, so with several seeds per size the residuals carry the
-    seed-to-seed scatter. With 2 sizes and 1 seed each the line is exact: no interval. With 2
-    sizes and seeds the interval comes from the seeds alone. With 3+ sizes and 1 seed the
-    residuals mix seeds and departures from a power law (not separable); with seeds too,
-    ``lack_of_fit_p`` tests the power law itself."""
-    n, v = np.asarray(n_values, float), np.asarray(values, float)
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    finite = np.isfinite(n).all() and np.isfinite(v).all()
-    if n.shape != v.shape or n.ndim != 1 or not (finite and (n > 0).all() and (v > 0).all()):
-        raise ValueError("need as many n_values as values, all finite and positive")
-    x = np.log(n)
-    if np.unique(x).size < 2:
-        raise ValueError("a power law needs values at 2 or more sizes")
-    y = np.log(v)
-    sxx = float(((x - x.mean()) ** 2).sum())
-    slope = float(((x - x.mean()) * (y - y.mean())).sum()) / sxx
-    intercept = float(y.mean()) - slope * float(x.mean())
-    resid, df, n_sizes = y - intercept - slope * x, x.size - 2, int(np.unique(x).size)
-    common = (math.exp(intercept), -slope)
-    if df == 0:
-        method = "2 cells: the line is exact; no interval (run several seeds per size for one)"
-        return PowerLaw(*common, math.nan, math.nan, math.nan, 0, 2, 2, None, method, confidence)
-    se = math.sqrt(float((resid**2).sum()) / df / sxx)
-    half = se * float(stats.t.ppf((1 + confidence) / 2, df))
-    if x.size == n_sizes:
-        seeds = "seeds and power-law misfit, not separable with 1 seed per size"
-    else:
-        seeds = "seed scatter" + (" and power-law misfit" if n_sizes > 2 else "")
-    method = f"log-log least squares, t interval ({df} df) from residuals: {seeds}"
-    return PowerLaw(
-        *common, -slope - half, -slope + half, se, df, n_sizes, int(x.size),
-        _lack_of_fit_p(x, y, resid), method, confidence,
-    )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class UnscoredCheck:
-    """Whether unscored responses look not missing at random in one trial."""
-
-    pooled_mean: float
-    prompt_mean: float
-    half_width: float
-    flagged: bool
-    text: str
-
-
-def unscored_check(pooled: Interval, prompt_mean: float) -> UnscoredCheck:
-    """Flag when the pooled mean (over scored responses) and the mean of prompt means differ by
-    more than half the pooled interval's width.
-
-    The two agree when responses go unscored at random; the pooled mean weighs a prompt by its
-    scored responses, so unscored replies that cluster on some prompts (hard ones, long ones)
-    pull the two apart. Half the width is the declared rule: a shift that large moves the
-    reported interval by half of itself."""
-    half = (pooled.high - pooled.low) / 2
-    gap = abs(pooled.estimate - prompt_mean)
-    if not math.isfinite(half) or not math.isfinite(gap):
-        text = "not checked: no interval for the pooled mean"
-        return UnscoredCheck(pooled.estimate, prompt_mean, half, False, text)
-    flagged = gap > half
-    text = (
-        f"the pooled mean {pooled.estimate:.3f} and the mean of prompt means {prompt_mean:.3f} "
-        f"differ by {gap:.3f}, {'more' if flagged else 'less'} than half the interval width "
-        f"({half:.3f})"
-    )
-    if flagged:
-        text = f"unscored responses may not be missing at random: {text}"
-    return UnscoredCheck(pooled.estimate, prompt_mean, half, flagged, text)
-
-
-def unscored_check_of(summary: ScoreSummary) -> UnscoredCheck:
-    """``unscored_check`` on a trial's ScoreSummary (pooled interval, t interval's estimate)."""
-    return unscored_check(summary.mean, summary.t_interval.estimate)

@@ -1,0 +1,327 @@
+"""A whole sweep's answer from its done trials (pure): curve points, comparisons, fits and
+verdicts, the unscored checks, and what is missing or not measured.
+
+Everything here goes through the contrasts of ablate.analysis.contrasts, so every interval
+resamples prompts and, with several seeds per cell, includes training-seed variance. Held-out
+loss uses the same machinery on per-prompt values linearised from the trial's loss per token
+(a ratio of sums; see _linearized_loss), whose mean is exactly that loss, so its intervals are
+seed- and prompt-aware too. The report, the terminal and MLflow all show this one analysis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ablate.analysis.contrasts import (
+    Cell,
+    Contrast,
+    SweepMeans,
+    arm_difference,
+    cell_group_mean,
+    scaling_slope,
+    sweep_means,
+)
+from ablate.analysis.fits import PowerLaw, power_law_fit
+from ablate.analysis.verdicts import Verdict, comparison_verdict, slope_verdict
+from ablate.stats import holm
+
+HeldoutByPrompt = Mapping[str, tuple[float, int]]  # prompt id -> (loss sum, tokens)
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """What the analysis needs of one done trial (results.py reads it from the ledger)."""
+
+    arm: str
+    n_examples: int
+    seed: int
+    scores: Mapping[str, Sequence[float | None]]  # judge scores by prompt, None = unscored
+    heldout_loss: float | None = None
+    heldout_by_prompt: HeldoutByPrompt | None = None  # None: made before these were kept
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Design:
+    """What the sweep planned, and the rules declared before the data."""
+
+    arms: Sequence[str]
+    sizes: Sequence[int]
+    seeds: Sequence[int]
+    confidence: float = 0.95
+    equivalence_margin: float = 0.1  # judge points per doubling inside which a slope is flat
+    baseline_arm: str | None = None  # compare each arm with it; None: every pair
+
+
+@dataclass(frozen=True)
+class Point:
+    """One (arm, size) of the curve, over its done seeds."""
+
+    arm: str
+    n_examples: int
+    seeds: tuple[int, ...]
+    judge: Contrast | None  # None: fewer than 2 prompts scored
+    heldout: Contrast | None  # None: no per-prompt losses
+    heldout_mean: float | None  # mean over seeds of the trials' held-out loss
+    unscored_rate: float | None  # over all responses of its seeds
+
+
+@dataclass(frozen=True)
+class Comparison:
+    arm: str
+    baseline: str
+    n_examples: int | None  # None: the mean difference over the sizes both arms have
+    verdict: Verdict
+
+    @property
+    def contrast(self) -> Contrast:
+        return self.verdict.contrast
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A curve's fit and its verdict. judge_mean: the slope in points per doubling of n;
+    heldout_loss: the power-law exponent alpha of loss = A * n^-alpha (> 0: falls with n)."""
+
+    arm: str
+    metric: str
+    slope: float
+    low: float
+    high: float
+    verdict: str  # one word or short phrase
+    text: str  # the verdict with its numbers and rule
+    method: str
+
+
+@dataclass(frozen=True)
+class SweepAnalysis:
+    design: Design
+    points: list[Point]
+    comparisons: list[Comparison]
+    fits: list[Fit]
+    missing: list[tuple[str, int, int]]  # (arm, n_examples, seed) planned and not done
+    notes: list[str]  # what was not measured, and the flags raised
+
+    def point(self, arm: str, n_examples: int) -> Point | None:
+        return next((p for p in self.points if (p.arm, p.n_examples) == (arm, n_examples)), None)
+
+
+def _judge_cells(trials: Sequence[TrialData]) -> list[Cell]:
+    return [Cell(t.arm, t.n_examples, t.seed, t.scores) for t in trials]
+
+
+def _linearized_loss(by_prompt: HeldoutByPrompt) -> dict[str, list[float | None]]:
+    """Per-prompt values whose plain mean is the trial's loss per token R = sum s / sum t, and
+    whose spread is the ratio estimator's (delta method): x_p = R + (s_p - R t_p) / t_bar.
+
+    Prompts with longer references carry larger loss sums; the ratio does not vary with that,
+    and neither does x_p, so the interval stays as narrow as a prompt bootstrap of the ratio."""
+    total = sum(t for _, t in by_prompt.values())
+    if total == 0:
+        return {}
+    ratio = sum(s for s, _ in by_prompt.values()) / total
+    mean_tokens = total / len(by_prompt)
+    return {p: [ratio + (s - ratio * t) / mean_tokens] for p, (s, t) in by_prompt.items()}
+
+
+def _heldout_cells(trials: Sequence[TrialData]) -> list[Cell] | None:
+    """The held-out loss as cells of per-prompt values (see _linearized_loss); None unless
+    every trial kept its per-prompt losses."""
+    if not trials or not all(t.heldout_by_prompt for t in trials):
+        return None
+    return [
+        Cell(t.arm, t.n_examples, t.seed, _linearized_loss(t.heldout_by_prompt or {}))
+        for t in trials
+    ]
+
+
+def _unscored_cells(trials: Sequence[TrialData]) -> list[Cell]:
+    """1 per unscored response, 0 per scored: its contrasts compare unscored rates."""
+    return [
+        Cell(
+            t.arm,
+            t.n_examples,
+            t.seed,
+            {p: [float(s is None) for s in v] for p, v in t.scores.items()},
+        )
+        for t in trials
+    ]
+
+
+def _group_mean(sweep: SweepMeans, arm: str, n: int, confidence: float) -> Contrast | None:
+    try:
+        return cell_group_mean(sweep, arm, n, confidence)
+    except ValueError:  # fewer than 2 prompts scored in every seed of the group
+        return None
+
+
+def _unscored_rate(trials: Sequence[TrialData]) -> float | None:
+    values = [s for t in trials for v in t.scores.values() for s in v]
+    return sum(s is None for s in values) / len(values) if values else None
+
+
+def _points(
+    trials: Sequence[TrialData], judge: SweepMeans, heldout: SweepMeans | None, d: Design
+) -> list[Point]:
+    points = []
+    for arm in d.arms:
+        for n in d.sizes:
+            group = [t for t in trials if (t.arm, t.n_examples) == (arm, n)]
+            if not group:
+                continue
+            losses = [t.heldout_loss for t in group if t.heldout_loss is not None]
+            points.append(
+                Point(
+                    arm,
+                    n,
+                    tuple(sorted(t.seed for t in group)),
+                    _group_mean(judge, arm, n, d.confidence),
+                    _group_mean(heldout, arm, n, d.confidence) if heldout else None,
+                    sum(losses) / len(losses) if losses else None,
+                    _unscored_rate(group),
+                )
+            )
+    return points
+
+
+def _pairs(arms: Sequence[str], baseline: str | None) -> list[tuple[str, str]]:
+    if baseline is not None:
+        return [(a, baseline) for a in arms if a != baseline]
+    return [(a, b) for i, a in enumerate(arms) for b in arms[i + 1 :]]
+
+
+def _comparisons_at(
+    sweep: SweepMeans, pairs: list[tuple[str, str]], n: int | None, d: Design
+) -> list[Comparison]:
+    """The comparisons at one size (or pooled), Holm-adjusted together when there are more
+    than two arms (the family: every arm pair at that size)."""
+    made = []
+    for a, b in pairs:
+        try:
+            made.append((a, b, arm_difference(sweep, a, b, n, d.confidence)))
+        except ValueError:  # a missing arm at this size, or too few shared prompts
+            continue
+    adjusted = holm([c.p_value for _, _, c in made]) if len(d.arms) > 2 else None
+    return [
+        Comparison(
+            a, b, n, comparison_verdict(c, a, b, adjusted[i] if adjusted else None, len(made))
+        )
+        for i, (a, b, c) in enumerate(made)
+    ]
+
+
+def _comparisons(sweep: SweepMeans, d: Design) -> list[Comparison]:
+    pairs = _pairs(d.arms, d.baseline_arm)
+    rows = [c for n in d.sizes for c in _comparisons_at(sweep, pairs, n, d)]
+    if len(d.sizes) > 1:
+        rows += _comparisons_at(sweep, pairs, None, d)
+    return rows
+
+
+def _judge_fit(sweep: SweepMeans, arm: str, d: Design) -> Fit | None:
+    try:
+        contrast = scaling_slope(sweep, arm, d.confidence)
+    except ValueError:
+        return None
+    verdict = slope_verdict(contrast, d.equivalence_margin)
+    c = verdict.contrast
+    return Fit(arm, "judge_mean", c.estimate, c.low, c.high, verdict.kind, verdict.text, c.method)
+
+
+def _power_verdict(fit: PowerLaw) -> tuple[str, str]:
+    if not math.isfinite(fit.low):
+        return "no interval", f"exponent {fit.exponent:.3f}; {fit.method}"
+    interval = f"{fit.confidence:.0%} interval {fit.low:.3f} to {fit.high:.3f}"
+    numbers = f"exponent {fit.exponent:.3f} ({interval})"
+    if fit.low > 0:
+        return "falls with n", f"falls with n: loss ~ n^-alpha, {numbers}"
+    if fit.high < 0:
+        return "rises with n", f"rises with n: {numbers}"
+    return "no detectable trend", f"no detectable trend: {numbers}"
+
+
+def _heldout_fit(trials: Sequence[TrialData], arm: str, confidence: float) -> Fit | None:
+    cells = [
+        (t.n_examples, t.heldout_loss)
+        for t in trials
+        if t.arm == arm and t.heldout_loss is not None and t.heldout_loss > 0
+    ]
+    if len({n for n, _ in cells}) < 2:
+        return None
+    fit = power_law_fit([n for n, _ in cells], [loss for _, loss in cells], confidence)
+    verdict, text = _power_verdict(fit)
+    return Fit(arm, "heldout_loss", fit.exponent, fit.low, fit.high, verdict, text, fit.method)
+
+
+def _fits(trials: Sequence[TrialData], sweep: SweepMeans, d: Design) -> list[Fit]:
+    fits = []
+    for arm in d.arms:
+        fits += [
+            f for f in (_judge_fit(sweep, arm, d), _heldout_fit(trials, arm, d.confidence)) if f
+        ]
+    return fits
+
+
+def _missing(trials: Sequence[TrialData], d: Design) -> list[tuple[str, int, int]]:
+    done = {(t.arm, t.n_examples, t.seed) for t in trials}
+    return [(a, n, s) for a in d.arms for n in d.sizes for s in d.seeds if (a, n, s) not in done]
+
+
+def _unscored_notes(trials: Sequence[TrialData], d: Design) -> list[str]:
+    """Trials whose pooled and prompt-mean scores part (not missing at random), and arms whose
+    unscored rates differ (then the comparison may compare different prompts' difficulty)."""
+    notes = [
+        f"{t.arm} n={t.n_examples} seed {t.seed}: {t.metrics.get('judge_unscored_check')}"
+        for t in trials
+        if t.metrics.get("judge_unscored_flag")
+    ]
+    sweep = sweep_means(_unscored_cells(trials))
+    for c in _comparisons(sweep, Design(d.arms, d.sizes, d.seeds, d.confidence)):
+        k = c.contrast
+        if c.n_examples is not None and (k.low > 0 or k.high < 0):
+            notes.append(
+                f"unscored rates differ between {c.arm} and {c.baseline} at n={c.n_examples} "
+                f"({k.estimate:+.1%}, interval {k.low:+.1%} to {k.high:+.1%}): responses the "
+                "judge could not score may not be missing at random; read that comparison "
+                "with care"
+            )
+    return notes
+
+
+def _not_measured(trials: Sequence[TrialData], d: Design, heldout: bool) -> list[str]:
+    notes = []
+    if len(d.seeds) < 2:
+        notes.append(
+            "training randomness is not measured (1 seed per cell): every interval covers "
+            "prompt sampling only; run at least 3 seeds per cell to include it"
+        )
+    if trials and not heldout:
+        notes.append(
+            "held-out loss has no interval: some trials were made before per-prompt losses "
+            "were kept (regenerate them to get one)"
+        )
+    return notes
+
+
+def analyze_sweep(trials: Sequence[TrialData], design: Design) -> SweepAnalysis:
+    """The sweep's analysis from its done trials (any subset of the plan: a partly finished
+    sweep says which cells are missing instead of failing)."""
+    trials = [t for t in trials if t.arm in design.arms and t.n_examples in design.sizes]
+    missing = _missing(trials, design)
+    if not trials:
+        return SweepAnalysis(design, [], [], [], missing, ["no trial is done yet"])
+    judge = sweep_means(_judge_cells(trials))
+    held_cells = _heldout_cells(trials)
+    heldout = sweep_means(held_cells) if held_cells else None
+    notes = _not_measured(trials, design, heldout is not None) + _unscored_notes(trials, design)
+    return SweepAnalysis(
+        design,
+        _points(trials, judge, heldout, design),
+        _comparisons(judge, design),
+        _fits(trials, judge, design),
+        missing,
+        notes,
+    )
