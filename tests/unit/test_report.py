@@ -1,0 +1,231 @@
+"""The report renders a sweep's analysis: files, CSV headers, intervals, missing cells, figures.
+
+Simulated judge scores only (no training): analyze_sweep on small TrialData sets."""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from ablate.analysis.sweep import Design, TrialData, analyze_sweep
+from ablate.report import (
+    CELL_COLUMNS,
+    COMPARISON_COLUMNS,
+    FIT_COLUMNS,
+    ArmInfo,
+    ReportContext,
+    ReportFiles,
+    TrialRow,
+    verdict_lines,
+    write_report,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SHIFT = {"filtered": 0.4, "unfiltered": 0.0}
+
+
+def _trial(arm: str, n: int, seed: int, rng: random.Random) -> TrialData:
+    prompts = [f"p{i}" for i in range(30)]
+    scores = {
+        p: [
+            min(6.0, max(1.0, 3 + SHIFT.get(arm, 0.0) + rng.gauss(0, 1)))
+            if rng.random() > 0.03
+            else None
+            for _ in range(2)
+        ]
+        for p in prompts
+    }
+    held = {p: (rng.uniform(40, 60) * n**-0.1, 10) for p in prompts}
+    loss = sum(s for s, _ in held.values()) / sum(t for _, t in held.values())
+    return TrialData(arm, n, seed, scores, loss, held, {})
+
+
+def _row(t: TrialData | None, key: tuple[str, int, int]) -> TrialRow:
+    if t is None:
+        nothing = (None, None, None, None, None, None, None)
+        return TrialRow(*key, "failed at train: out of memory", *nothing, [])
+    flat = [s for v in t.scores.values() for s in v]
+    unscored = sum(s is None for s in flat) / len(flat)
+    mean = sum(s for s in flat if s is not None) / (len(flat) * (1 - unscored))
+    loss = t.heldout_loss or 0.0
+    return TrialRow(
+        *key, "done", mean, mean - 0.2, mean + 0.2, loss, loss - 0.01, loss + 0.01, unscored, []
+    )
+
+
+def _context(
+    arms: list[str], sizes: list[int], seeds: list[int], drop: set[tuple[str, int, int]]
+) -> ReportContext:
+    """A sweep of arms x sizes x seeds with the ``drop`` trials not done."""
+    rng = random.Random(0)
+    keys = [(a, n, s) for a in arms for n in sizes for s in seeds]
+    done = {k: _trial(*k, rng) for k in keys if k not in drop}
+    analysis = analyze_sweep(list(done.values()), Design(arms, sizes, seeds))
+    curves = {
+        k: [
+            (
+                step,
+                2.5 * math.exp(-step / (20 + k[1] / 8)) + 0.8 - SHIFT.get(k[0], 0.2) + 0.05 * k[2],
+            )
+            for step in range(0, 60, 3)
+        ]
+        for k in done
+    }
+    return ReportContext(
+        sweep="quantity-test",
+        judge_name="openai",
+        judge_model="judge-model-1",
+        judge_mode="likert",
+        arms=[ArmInfo(a, f"{a}-pool", f"{a} records from stackexchange, 300 kept") for a in arms],
+        analysis=analysis,
+        trials=[_row(done.get(k), k) for k in keys],
+        accounting={"judge_calls": 480.0, "judge_cache_hits": 12.0, "judge_retries": 1.0},
+        loss_curves=curves,
+        not_measured=["protocol deviation: 30 evaluation prompts instead of 300"],
+        generated_at="2025-01-01T00:00:00+00:00",
+    )
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _header(path: Path) -> list[str]:
+    with path.open(newline="") as handle:
+        return next(csv.reader(handle))
+
+
+def _check_files(files: ReportFiles) -> str:
+    for path in (files.markdown, files.comparisons, files.fits, files.cells, *files.pngs):
+        assert path.is_file(), path
+    assert _header(files.comparisons) == COMPARISON_COLUMNS
+    assert _header(files.fits) == FIT_COLUMNS
+    assert _header(files.cells) == CELL_COLUMNS
+    for row in _csv(files.comparisons):
+        low, diff, high = float(row["low"]), float(row["diff"]), float(row["high"])
+        assert all(math.isfinite(x) for x in (low, diff, high))
+        assert low <= diff <= high
+    for png in files.pngs:
+        data = png.read_bytes()
+        assert data[:8] == PNG_MAGIC
+        assert 10_000 < len(data) < 2_000_000
+    assert not list(files.folder.glob(".*.tmp"))  # no temporary file left behind
+    return files.markdown.read_text()
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReportContext, ReportFiles]:
+    ctx = _context(["filtered", "unfiltered"], [64, 128], [0, 1], set())
+    return ctx, write_report(ctx, tmp_path_factory.mktemp("full"))
+
+
+def test_full_sweep_files_and_sections(full: tuple[ReportContext, ReportFiles]) -> None:
+    ctx, files = full
+    text = _check_files(files)
+    assert [p.name for p in files.pngs] == [
+        "scaling_curve.png",
+        "differences.png",
+        "training_loss.png",
+    ]
+    for section in ("## Question", "## Arms", "## Comparisons", "## What was not measured"):
+        assert section in text
+    assert "Does the arm change the judge score" in text
+    assert "protocol deviation: 30 evaluation prompts instead of 300" in text
+    for c in ctx.analysis.comparisons:
+        assert c.verdict.text in text
+    for f in ctx.analysis.fits:
+        assert f.text in text
+    assert "missing" not in text.split("## Comparisons")[0]  # every cell done
+    assert "unknown (no prices declared" in text  # cost absent: said, not shown as 0
+
+
+def test_full_sweep_csv_rows(full: tuple[ReportContext, ReportFiles]) -> None:
+    ctx, files = full
+    rows = _csv(files.comparisons)
+    assert len(rows) == len(ctx.analysis.comparisons) == 3
+    assert [r["n_examples"] for r in rows] == ["64", "128", ""]  # pooled: empty size
+    fits = _csv(files.fits)
+    assert {(r["arm"], r["metric"]) for r in fits} == {
+        (a, m) for a in ("filtered", "unfiltered") for m in ("judge_mean", "heldout_loss")
+    }
+    cells = _csv(files.cells)
+    assert len(cells) == 4 and all(c["seeds"] == "0 1" for c in cells)
+    assert all(
+        float(c["judge_low"]) <= float(c["judge_mean"]) <= float(c["judge_high"]) for c in cells
+    )
+
+
+def test_renders_deterministically(full: tuple[ReportContext, ReportFiles], tmp_path: Path) -> None:
+    ctx, files = full
+    again = write_report(ctx, tmp_path)
+    for a, b in zip(
+        (files.markdown, files.comparisons, files.fits, files.cells, *files.pngs),
+        (again.markdown, again.comparisons, again.fits, again.cells, *again.pngs),
+        strict=True,
+    ):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_partly_finished_names_missing_cells(tmp_path: Path) -> None:
+    drop = {("unfiltered", 128, 0), ("unfiltered", 128, 1), ("filtered", 128, 1)}
+    ctx = _context(["filtered", "unfiltered"], [64, 128], [0, 1], drop)
+    files = write_report(ctx, tmp_path)
+    text = _check_files(files)
+    assert "unfiltered/n=128/seed 0 (failed at train: out of memory)" in text
+    assert "filtered/n=128/seed 1" in text
+    assert "| **unfiltered** |" in text and "| missing |" in text
+    assert "1 seed of 2" in text
+    cells = {(c["arm"], c["n_examples"]): c for c in _csv(files.cells)}
+    assert cells[("unfiltered", "128")]["seeds"] == ""
+    assert cells[("filtered", "128")]["seeds"] == "0"
+
+
+def test_one_arm_one_size_one_seed(tmp_path: Path) -> None:
+    ctx = _context(["filtered"], [64], [0], set())
+    files = write_report(ctx, tmp_path)
+    text = _check_files(files)
+    assert [p.name for p in files.pngs] == ["scaling_curve.png", "training_loss.png"]
+    assert "differences.png not drawn" in text
+    assert "training randomness is not measured" in text
+    assert "the sweep has one size" in text
+    assert "No scaling fit" in text
+    assert _csv(files.comparisons) == [] and _csv(files.fits) == []
+
+
+def test_no_done_trial(tmp_path: Path) -> None:
+    drop = {(a, n, s) for a in ("filtered", "unfiltered") for n in (64, 128) for s in (0, 1)}
+    ctx = _context(["filtered", "unfiltered"], [64, 128], [0, 1], drop)
+    (tmp_path / "differences.png").write_bytes(PNG_MAGIC)  # left by an earlier report
+    files = write_report(ctx, tmp_path)
+    text = _check_files(files)
+    assert files.pngs == []
+    assert not (tmp_path / "differences.png").exists()  # a stale figure would contradict
+    assert "no trial is done yet" in text
+    assert text.count("not drawn") >= 3
+    assert "8 planned trial(s) not done" in text
+    assert verdict_lines(ctx.analysis) == []
+
+
+def test_verdict_lines_largest_size_pooled_and_fits(
+    full: tuple[ReportContext, ReportFiles],
+) -> None:
+    ctx, _ = full
+    lines = verdict_lines(ctx.analysis)
+    whats = [w for w, _, _ in lines]
+    assert whats[:2] == ["filtered - unfiltered @ n=128", "filtered - unfiltered @ all sizes"]
+    assert len(lines) == 2 + len(ctx.analysis.fits)
+    for _, word, numbers in lines:
+        assert word and ("[" in numbers or "no interval" in numbers)
+
+
+def test_three_arms_show_holm(tmp_path: Path) -> None:
+    ctx = _context(["filtered", "unfiltered", "mixed"], [64, 128], [0, 1], set())
+    files = write_report(ctx, tmp_path)
+    text = _check_files(files)
+    assert "p (Holm)" in text and "Holm-adjusted together" in text
+    assert all(r["p_holm"] for r in _csv(files.comparisons))
