@@ -1,15 +1,37 @@
-"""The MLflow store as an operator meets it: a bogus URI, a damaged or unwritable store, two
-sweeps starting at once on a fresh results folder, a parent run cut short by a crash."""
+"""The MLflow store as an operator meets it: a bogus URI, a damaged or unwritable store, a store
+that breaks in the middle of a sweep, two sweeps starting at once on a fresh results folder, a
+parent run cut short by a crash."""
 
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 from pathlib import Path
 
 import pytest
 
 from ablate.errors import UserError
-from ablate.tracking import COMPLETE_TAG, PLAN_TAG, ROLE_TAG, SweepTracker, store_problem
+from ablate.tracking import (
+    COMPLETE_TAG,
+    PLAN_TAG,
+    ROLE_TAG,
+    SweepTracker,
+    TrialRecord,
+    store_problem,
+)
+
+
+@pytest.fixture(scope="module")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated store made once: a copy per test opens in a fraction of the time."""
+    folder = tmp_path_factory.mktemp("template")
+    SweepTracker(f"sqlite:///{folder / 'mlflow.db'}", "template", folder / "art")
+    return folder / "mlflow.db"
+
+
+def _tracker(tmp_path: Path, template_db: Path) -> SweepTracker:
+    shutil.copy(template_db, tmp_path / "mlflow.db")
+    return SweepTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "s", tmp_path / "art")
 
 
 def test_store_problems_are_found_without_writing(tmp_path: Path) -> None:
@@ -52,8 +74,10 @@ def test_a_store_mlflow_cannot_read_is_a_user_error(tmp_path: Path) -> None:
         SweepTracker(f"sqlite:///{db}", "sweep", tmp_path / "mlartifacts")
 
 
-def test_a_parent_cut_short_before_its_params_is_replaced(tmp_path: Path) -> None:
-    tracker = SweepTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "s", tmp_path / "art")
+def test_a_parent_cut_short_before_its_params_is_replaced(
+    tmp_path: Path, template_db: Path
+) -> None:
+    tracker = _tracker(tmp_path, template_db)
     client = tracker.client
     # What a crash between create_run and logging the params leaves behind.
     orphan = client.create_run(
@@ -66,6 +90,54 @@ def test_a_parent_cut_short_before_its_params_is_replaced(tmp_path: Path) -> Non
     assert run.data.tags[COMPLETE_TAG] == "true"
     assert client.get_run(orphan).info.lifecycle_stage == "deleted"
     assert tracker.parent_run_id("plan1", {"training.epochs": "3"}) == parent
+
+
+def _trial(trial_id: str) -> TrialRecord:
+    return TrialRecord(trial_id, f"a-n1-s{trial_id}", "a", 1, 0, {"judge_mean": 3.0}, {})
+
+
+def test_a_store_damaged_mid_sweep_is_a_user_error_saying_what_to_do(
+    tmp_path: Path, template_db: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "mlflow.db"
+    tracker = _tracker(tmp_path, template_db)
+    parent = tracker.parent_run_id("plan1", {})
+    tracker.record_trial(parent, _trial("1"))
+    db.write_bytes(b"overwritten by something else " * 200)
+    with pytest.raises(UserError) as caught:
+        tracker.record_trial(parent, _trial("2"))
+    message = str(caught.value)
+    assert f"'sqlite:///{db}'" in message and "file is not a database" in message
+    assert "run the sweep again" in message
+    assert "Traceback" not in capfd.readouterr().err  # MLflow's own error log is quiet
+
+
+def test_an_unreachable_server_mid_sweep_is_a_user_error(
+    tmp_path: Path, template_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import requests
+
+    tracker = _tracker(tmp_path, template_db)
+    parent = tracker.parent_run_id("plan1", {})
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise requests.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(tracker.client, "set_terminated", refused)
+    with pytest.raises(UserError, match="Connection refused"):
+        tracker.finish_parent(parent, [], failed=False)
+
+
+def test_a_value_the_store_rejects_keeps_its_traceback(tmp_path: Path, template_db: Path) -> None:
+    """A rejected value is a bug of ours, not a store the user must fix."""
+    from mlflow.exceptions import MlflowException
+
+    tracker = _tracker(tmp_path, template_db)
+    parent = tracker.parent_run_id("plan1", {})
+    bad = TrialRecord("t", "a-n1-s0", "a", 1, 0, {"../escape": 1.0}, {})  # an invalid name
+    with pytest.raises(MlflowException) as caught:
+        tracker.record_trial(parent, bad)
+    assert not isinstance(caught.value, UserError)
 
 
 def _open(uri: str, artifacts: str, start: multiprocessing.synchronize.Barrier) -> str:
