@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from ablate.answer import Answer
     from ablate.sweep import SweepOutcome
 
 app = typer.Typer(
@@ -152,9 +154,25 @@ def _results_table(outcome: SweepOutcome) -> Table:
 MAX_TABLE_ROWS = 30
 
 
+def _verdicts(answer: Answer) -> None:
+    """The sweep's answer in a few lines; report.md has every number and the rules."""
+    from ablate.report import verdict_lines
+
+    lines = verdict_lines(answer.analysis)
+    if not lines:
+        return
+    table = Table("", "verdict", escape("estimate [interval]"), box=None, title="the answer so far")
+    for what, verdict, numbers in lines:
+        table.add_row(what, verdict, numbers)
+    out.print(table)
+    out.print(f"Report:  {answer.files.markdown}")
+
+
 def _report(outcome: SweepOutcome) -> None:
     if outcome.states and len(outcome.states) <= MAX_TABLE_ROWS:
         out.print(_results_table(outcome))
+    if outcome.answer is not None:
+        _verdicts(outcome.answer)
     out.print(f"\n{outcome.trials} trials ({outcome.ran} run now, {len(outcome.failed)} failed).")
     out.print(f"Results: {outcome.sweep_dir}")
     out.print(f"Summary: {outcome.summary}")
@@ -202,6 +220,15 @@ def judge(sweep_dir: Path, overrides: JudgeOverrides = None, address: Address = 
 
 
 @app.command()
+def report(sweep_dir: Path) -> None:
+    """Write the sweep's answer to DIR/<sweep>/report/ (report.md, CSVs, plots) from the trials
+    done so far; a partly finished sweep names its missing cells."""
+    from ablate.sweep import report_sweep
+
+    _verdicts(report_sweep(sweep_dir, _note))
+
+
+@app.command()
 def status(sweep_dir: Path) -> None:
     """Show each trial's state from the results folder (results/<sweep name>): done, running,
     failed at a stage and why, interrupted (killed without a word), or the next stage."""
@@ -234,9 +261,14 @@ def ui(
     if remote:
         out.print(f"MLFLOW_TRACKING_URI points at a server: open {remote} in a browser.")
         return
-    code = serve_ui(
-        results_dir, host, port, ready=lambda url: out.print(f"MLflow UI: {url} (Ctrl-C to stop)")
-    )
+    def ready(url: str) -> None:
+        from ablate.tracking import experiment_urls, tracking_uri
+
+        out.print(f"MLflow UI: {url} (Ctrl-C to stop). Each sweep's runs, and its arms' curves:")
+        for name, runs, curves in experiment_urls(tracking_uri(None, results_dir), url):
+            out.print(f"  {name}: {runs}\n  {' ' * len(name)}  {curves}", highlight=False)
+
+    code = serve_ui(results_dir, host, port, ready=ready)
     raise typer.Exit(code)
 
 

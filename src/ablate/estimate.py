@@ -51,8 +51,11 @@ def estimate_trials(
     from ablate.data.checks import evaluation_prompt_count
 
     prompts = evaluation_prompt_count(config)
-    orders = 2 if config.judge.mode == "pairwise" else 1  # pairwise asks in both orders
-    calls = None if prompts is None else prompts * config.generation.samples_per_prompt * orders
+    j, samples = config.judge, config.generation.samples_per_prompt
+    orders = 2 if j.mode == "pairwise" else 1  # pairwise asks in both orders
+    if j.mode == "pairwise" and j.pairwise_samples_per_prompt is not None:
+        samples = min(samples, j.pairwise_samples_per_prompt)
+    calls = None if prompts is None else prompts * samples * orders
     chars = {
         name: mean_record_chars(config, name, results_dir) for name in {t.pool for t in trials}
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -105,36 +104,47 @@ def generate_samples(
     return samples
 
 
-def heldout_loss(
+def heldout_losses(
     model: Any,
     tokenizer: Any,
     records: list[dict[str, str]],
     max_len: int,
     batch_size: int,
     device: str,
-) -> float | None:
-    """Mean loss per response token on reference responses; None when there are none."""
+) -> list[dict[str, Any]]:
+    """Per evaluation prompt with a reference response: the summed loss over the response's
+    tokens and their count (the held-out loss's interval resamples prompts from these)."""
     import torch
 
     examples = [
-        tokenize_example(tokenizer, r["prompt"], r["response"], max_len)
+        (r["id"], tokenize_example(tokenizer, r["prompt"], r["response"], max_len))
         for r in records
         if "response" in r
     ]
-    usable = [e for e in examples if e is not None]
-    if not usable:
-        return None
-    total, count = 0.0, 0
+    usable = [(pid, e) for pid, e in examples if e is not None]
+    rows = []
     for batch in _batches(usable, batch_size):
-        tensors = {k: v.to(device) for k, v in collate(batch, tokenizer.pad_token_id).items()}
+        tensors = {
+            k: v.to(device)
+            for k, v in collate([e for _, e in batch], tokenizer.pad_token_id).items()
+        }
         with torch.no_grad():
             logits = model(
                 input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"]
             ).logits
         labels = tensors["labels"][:, 1:]  # token t is predicted at position t-1
         losses = torch.nn.functional.cross_entropy(
-            logits[:, :-1].float().transpose(1, 2), labels, ignore_index=IGNORE, reduction="sum"
+            logits[:, :-1].float().transpose(1, 2), labels, ignore_index=IGNORE, reduction="none"
         )
-        total += losses.item()
-        count += int((labels != IGNORE).sum())
-    return total / count if count else math.nan
+        sums, counts = losses.sum(dim=1).tolist(), (labels != IGNORE).sum(dim=1).tolist()
+        rows += [
+            {"prompt_id": pid, "loss_sum": total, "tokens": int(n)}
+            for (pid, _), total, n in zip(batch, sums, counts, strict=True)
+        ]
+    return rows
+
+
+def heldout_loss(rows: list[dict[str, Any]]) -> float | None:
+    """Mean loss per response token over all prompts; None without reference responses."""
+    tokens = sum(r["tokens"] for r in rows)
+    return sum(r["loss_sum"] for r in rows) / tokens if tokens else None

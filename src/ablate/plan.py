@@ -23,7 +23,9 @@ from ablate.models.tiny import builtin_version
 
 STAGES = ("select", "train", "generate", "judge", "score")
 # Bump when a stage's code changes its output, so old results are not reused.
-STAGE_VERSIONS = {"select": 1, "train": 1, "generate": 1, "judge": 1, "score": 1}
+# score 2: prompt-resampled intervals for outcome shares, the unscored rate and the held-out
+# loss, the mean of prompt means and the unscored flag.
+STAGE_VERSIONS = {"select": 1, "train": 1, "generate": 1, "judge": 1, "score": 2}
 KEY_LENGTH = 12
 # Judge settings that change how judging runs or is labelled, never a verdict.
 JUDGE_RUNTIME_SETTINGS = (
@@ -66,10 +68,18 @@ class Trial:
         return f"{self.arm}-n{self.n_examples}-s{self.seed}"
 
 
+# Settings added after results existed: keyed only when set, so that upgrading ablate keeps
+# the ids (and the done stages) of sweeps that never used them.
+KEYED_WHEN_SET = ("pairwise_samples_per_prompt",)
+
+
 def _without(section: Any, *memory_only: str) -> dict[str, Any]:
     values = asdict(section)
     for key in memory_only:
         values.pop(key)
+    for key in KEYED_WHEN_SET:
+        if key in values and values[key] is None:
+            values.pop(key)
     return values
 
 

@@ -35,13 +35,18 @@ INTERRUPTED = "no failure recorded: killed, out of memory or a lost node"
 
 COLUMNS = [
     "trial_id", "arm", "pool", "n_examples", "seed", "status", "judge",
-    "judge_mean", "judge_ci_low", "judge_ci_high", "judge_t_low", "judge_t_high",
-    "judge_prompts", "judge_scored", "judge_unscored", "judge_unscored_rate", "judge_level_mass",
-    "judge_win_rate", "judge_position_consistency", "judge_excellent_rate",
+    "judge_mean", "judge_ci_low", "judge_ci_high",
+    "judge_t_mean", "judge_t_low", "judge_t_high", "judge_unscored_flag",
+    "judge_prompts", "judge_scored", "judge_unscored", "judge_unscored_rate",
+    "judge_unscored_rate_ci_low", "judge_unscored_rate_ci_high", "judge_level_mass",
+    "judge_win_rate", "judge_win_rate_ci_low", "judge_win_rate_ci_high",
+    "judge_position_consistency",
+    "judge_excellent_rate", "judge_excellent_rate_ci_low", "judge_excellent_rate_ci_high",
     "judge_calls", "judge_cache_hits", "judge_retries", "judge_repairs", "judge_failed_calls",
     "judge_calls_maybe_repaid", "judge_prompt_tokens", "judge_completion_tokens",
     "judge_cached_prompt_tokens", "judge_cached_completion_tokens", "judge_cost_usd",
-    "heldout_loss", "train_loss", "train_steps", "train_tokens_seen",
+    "heldout_loss", "heldout_loss_ci_low", "heldout_loss_ci_high",
+    "train_loss", "train_steps", "train_tokens_seen",
     "samples", "response_tokens_mean", "folder",
 ]  # fmt: skip
 SIGNIFICANT_DIGITS = 6  # a judge mean to 6 digits is far finer than its interval
@@ -133,6 +138,42 @@ def loss_curve(sweep_dir: Path, trial: Trial) -> list[tuple[int, float]]:
     return curve
 
 
+def judge_scores(sweep_dir: Path, trial: Trial) -> dict[str, list[float | None]]:
+    """prompt id -> the judge's score of each sample (None = unscored), in file order."""
+    ledger = TrialLedger(trial_root(sweep_dir, trial), trial.judge_name)
+    scores: dict[str, list[float | None]] = {}
+    for j in read_jsonl_lenient(ledger.stage_dir("judge") / "judgments.jsonl"):
+        value = j.get("score") if j.get("scored") else None
+        scores.setdefault(str(j.get("prompt_id")), []).append(
+            float(value) if isinstance(value, int | float) else None
+        )
+    return scores
+
+
+def heldout_by_prompt(sweep_dir: Path, trial: Trial) -> dict[str, tuple[float, int]] | None:
+    """prompt id -> (loss sum, tokens) of its reference response; None when the trial was
+    generated before these were kept."""
+    path = trial_root(sweep_dir, trial) / "generate" / "heldout_losses.jsonl"
+    if not path.is_file():
+        return None
+    rows = read_jsonl_lenient(path)
+    return {str(r["prompt_id"]): (float(r["loss_sum"]), int(r["tokens"])) for r in rows}
+
+
+def trial_times(sweep_dir: Path, trial: Trial) -> tuple[float | None, float | None]:
+    """When the trial's first done stage started and its last one finished (epoch seconds),
+    from the done markers; (None, None) for markers from before they recorded the time."""
+    ledger = TrialLedger(trial_root(sweep_dir, trial), trial.judge_name)
+    starts, ends = [], []
+    for stage in ("select", "train", "generate", "judge", "score"):
+        marker = ledger.done_marker(stage) or {}
+        finished, seconds = marker.get("finished_at"), marker.get("seconds") or 0.0
+        if isinstance(finished, int | float) and isinstance(seconds, int | float):
+            ends.append(float(finished))
+            starts.append(float(finished) - float(seconds))
+    return (min(starts), max(ends)) if starts else (None, None)
+
+
 def trial_records(states: list[TrialState], sweep_dir: Path, params: dict[str, str]) -> list[Any]:
     """What MLflow gets for each done trial: its numeric metrics and its loss curve."""
     from ablate.tracking import TrialRecord
@@ -148,9 +189,11 @@ def trial_records(states: list[TrialState], sweep_dir: Path, params: dict[str, s
             if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
         }
         curve = loss_curve(sweep_dir, t)
-        records.append(
-            TrialRecord(t.trial_id, t.folder, t.arm, t.n_examples, t.seed, numeric, params, curve)
+        record = TrialRecord(
+            t.trial_id, t.folder, t.arm, t.n_examples, t.seed, numeric, params, curve
         )
+        record.start_time, record.end_time = trial_times(sweep_dir, t)
+        records.append(record)
     return records
 
 

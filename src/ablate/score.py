@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from ablate.stats import summarize_scores
+from ablate.stats import Interval, summarize_scores
 
 
 def scores_by_prompt(judgments: list[dict[str, Any]]) -> list[list[float | None]]:
@@ -20,23 +22,63 @@ def _finite(value: float) -> float | None:
     return None if value is None or math.isnan(value) else value
 
 
+def _interval_metrics(prefix: str, make: Callable[[], Interval]) -> dict[str, Any]:
+    """<prefix>_ci_low/high from an interval, or nothing when there is too little data (the
+    value then has no interval, and the summary leaves the bounds empty)."""
+    try:
+        interval = make()
+    except ValueError:
+        return {}
+    return {f"{prefix}_ci_low": _finite(interval.low), f"{prefix}_ci_high": _finite(interval.high)}
+
+
 def judge_metrics(
     judgments: list[dict[str, Any]], confidence: float, resamples: int, seed: int
 ) -> dict[str, Any]:
-    summary = summarize_scores(scores_by_prompt(judgments), confidence, resamples, seed)
+    from ablate.analysis.fits import unscored_check_of
+    from ablate.stats import unscored_rate_interval
+
+    by_prompt = scores_by_prompt(judgments)
+    summary = summarize_scores(by_prompt, confidence, resamples, seed)
     masses = [j["level_mass"] for j in judgments if j.get("level_mass") is not None]
-    return {
+    check = unscored_check_of(summary)
+    metrics = {
         "judge_mean": _finite(summary.mean.estimate),
         "judge_ci_low": _finite(summary.mean.low),
         "judge_ci_high": _finite(summary.mean.high),
+        # The t interval's centre is the mean of prompt means; beside the pooled mean it shows
+        # whether unscored responses cluster on some prompts (judge_unscored_flag).
+        "judge_t_mean": _finite(summary.t_interval.estimate),
         "judge_t_low": _finite(summary.t_interval.low),
         "judge_t_high": _finite(summary.t_interval.high),
         "judge_prompts": summary.n_prompts,
         "judge_scored": summary.n_scored,
         "judge_unscored": summary.n_unscored,
         "judge_unscored_rate": summary.n_unscored / max(1, len(judgments)),
+        "judge_unscored_flag": int(check.flagged),
+        "judge_unscored_check": check.text,
         "judge_level_mass": sum(masses) / len(masses) if masses else None,
     }
+    metrics |= _interval_metrics(
+        "judge_unscored_rate",
+        lambda: unscored_rate_interval(by_prompt, confidence, resamples, seed),
+    )
+    return metrics
+
+
+def heldout_metrics(
+    rows: list[dict[str, Any]], confidence: float, resamples: int, seed: int
+) -> dict[str, Any]:
+    """The held-out loss's interval over prompts, from its per-prompt loss sums and tokens."""
+    from ablate.stats import heldout_loss_interval
+
+    rows = [r for r in rows if r["tokens"] > 0]
+    means = [r["loss_sum"] / r["tokens"] for r in rows]
+    tokens = [r["tokens"] for r in rows]
+    return _interval_metrics(
+        "heldout_loss",
+        lambda: heldout_loss_interval(means, tokens, confidence, resamples, seed),
+    )
 
 
 def sample_metrics(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -53,26 +95,34 @@ def sample_metrics(samples: list[dict[str, Any]]) -> dict[str, Any]:
 OUTCOMES = {"pairwise": ("win", "tie", "lose"), "absolute": ("excellent", "pass", "fail")}
 
 
+def verdicts_by_prompt(judgments: list[dict[str, Any]]) -> list[list[str | None]]:
+    grouped: dict[str, list[str | None]] = defaultdict(list)
+    for j in judgments:
+        grouped[j["prompt_id"]].append(j.get("verdict") if j["scored"] else None)
+    return list(grouped.values())
+
+
 def outcome_metrics(
-    judgments: list[dict[str, Any]], mode: str, confidence: float
+    judgments: list[dict[str, Any]], mode: str, confidence: float, resamples: int, seed: int
 ) -> dict[str, Any]:
-    """Share of each outcome among scored judgments, with a Wilson interval."""
-    from scipy.stats import binomtest
+    """Share of each outcome among scored judgments, with an interval that resamples prompts
+    (the samples of one prompt are correlated: Wilson over responses would under-cover)."""
+    from ablate.stats import cluster_bootstrap_share
 
     if mode not in OUTCOMES:
         return {}
     scored = [j for j in judgments if j["scored"]]
+    by_prompt = verdicts_by_prompt(judgments)
     metrics: dict[str, Any] = {}
     for outcome in OUTCOMES[mode]:
         k = sum(j.get("verdict") == outcome for j in scored)
         metrics[f"judge_{outcome}_count"] = k
         if scored:
-            ci = binomtest(k, len(scored)).proportion_ci(confidence, method="wilson")
-            metrics |= {
-                f"judge_{outcome}_rate": k / len(scored),
-                f"judge_{outcome}_ci_low": ci.low,
-                f"judge_{outcome}_ci_high": ci.high,
-            }
+            metrics[f"judge_{outcome}_rate"] = k / len(scored)
+            share = partial(
+                cluster_bootstrap_share, by_prompt, outcome, confidence, resamples, seed
+            )
+            metrics |= _interval_metrics(f"judge_{outcome}_rate", share)
     if mode == "pairwise":
         pairs = [j for j in scored if "position_consistent" in j]
         consistent = sum(bool(j["position_consistent"]) for j in pairs)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ablate.answer import REPORT, Answer, arm_params, write_answer
 from ablate.checks import (
     check_environment,
     check_judge,
@@ -67,6 +68,7 @@ class SweepOutcome:
     tracking_uri: str | None
     runs_created: int
     states: list[TrialState] = field(default_factory=list)
+    answer: Answer | None = None
 
 
 def load_and_plan(
@@ -117,14 +119,17 @@ def _track(
     trials: list[Trial],
     states: list[TrialState],
     sweep_dir: Path,
+    answer: Answer,
 ) -> int:
-    from ablate.tracking import flatten
+    from ablate.tracking import flatten, trial_span
 
     params = flatten(config_to_dict(config))
-    parent = tracker.parent_run_id(plan_id(trials), params)
     records = trial_records(states, sweep_dir, params)
+    # A run's start can be set only when it is created: the parent starts with its first trial.
+    parent = tracker.parent_run_id(plan_id(trials), params, start_time=trial_span(records)[0])
     created = sum(tracker.record_trial(parent, r) for r in records)
-    tracker.log_curves(parent, records, len(config.sweep.seeds))
+    tracker.log_analysis(parent, answer.analysis, arm_params(config))
+    tracker.log_report(parent, answer.files.folder)
     failed = not all(s.done for s in states)
     tracker.finish_parent(parent, [sweep_dir / RESOLVED_CONFIG, sweep_dir / SUMMARY], failed)
     return int(created)
@@ -237,6 +242,7 @@ class _Work:
     address: str | None
     pool_dirs: dict[str, Path] | None = None  # None: prepare the config's pools
     summary_name: str = SUMMARY
+    report_name: str = REPORT
     notify: Notify = _silent
     said: set[str] = field(default_factory=set)
     started: float = field(default_factory=time.monotonic)  # the display's clock counts from here
@@ -279,10 +285,11 @@ def _execute(work: _Work) -> SweepOutcome:
         states = read_states(sweep_dir, work.trials)
         _notify_damage(states, work.notify, work.said)
         summary = write_summary(sweep_dir, states, work.summary_name)
-        created = _track(tracker, config, work.trials, states, sweep_dir) if tracker else 0
+        answer = write_answer(config, sweep_dir, states, work.report_name)
+        created = _track(tracker, config, work.trials, states, sweep_dir, answer) if tracker else 0
     failed = [s.trial.folder for s in states if not s.done]
     return SweepOutcome(
-        sweep_dir, summary, len(work.trials), len(pending), failed, uri, created, states
+        sweep_dir, summary, len(work.trials), len(pending), failed, uri, created, states, answer
     )
 
 
@@ -432,9 +439,25 @@ def rejudge_sweep(
     if config.judge.name:
         _refuse_overwrite(sweep_dir, trials)
     no_pools = {t.pool: Path() for t in trials}  # selection is done: pools are not read again
-    summary_name = f"summary-{trials[0].judge_name}.csv"
-    work = _Work(config, trials, sweep_dir, address, no_pools, summary_name, notify)
+    judge = trials[0].judge_name
+    work = _Work(config, trials, sweep_dir, address, no_pools, f"summary-{judge}.csv")
+    work.report_name, work.notify = f"{REPORT}-{judge}", notify
     return _execute(work)
+
+
+def report_sweep(sweep_dir: Path, notify: Notify = _silent) -> Answer:
+    """`ablate report`: the sweep's report from what is done now (any part of the plan);
+    writes only DIR/<sweep>/report/."""
+    sweep_dir = sweep_dir.resolve()
+    config = _config_for_folder(load_config(saved_config(sweep_dir, notify)), sweep_dir, notify)
+    trials, notes = read_trials_noting(sweep_dir)
+    if not trials:
+        raise UserError(f"{sweep_dir}: no trials planned yet; run the sweep first.")
+    for note in notes:
+        notify(f"note: {note}")
+    states = read_states(sweep_dir, trials)
+    _notify_damage(states, notify, set())
+    return write_answer(config, sweep_dir, states)
 
 
 def sweep_status(sweep_dir: Path) -> tuple[list[TrialState], list[str]]:

@@ -20,6 +20,7 @@ from ablate.errors import UserError
 from ablate.ledger import TrialLedger, atomic_write_json, read_json, read_jsonl, write_jsonl
 from ablate.plan import STAGES, Trial
 
+HELDOUT_FILE = "heldout_losses.jsonl"  # per prompt: loss sum and tokens of its reference
 StageReporter = Callable[[str], None]  # report(stage) when a stage starts
 StepReporter = Callable[[int, int], None]  # on_step(step, steps) while training runs
 
@@ -73,7 +74,7 @@ def run_train(ctx: TrialContext, out: Path) -> None:
 
 
 def run_generate(ctx: TrialContext, out: Path) -> None:
-    from ablate.generate import generate_samples, heldout_loss, load_finetuned
+    from ablate.generate import generate_samples, heldout_loss, heldout_losses, load_finetuned
 
     cfg = ctx.config
     prompts = evaluation_records(cfg.evaluation.prompts, cfg.evaluation.max_prompts)
@@ -88,7 +89,7 @@ def run_generate(ctx: TrialContext, out: Path) -> None:
         model, tokenizer, prompts, cfg.generation, ctx.trial.seed, ctx.device
     )
     write_jsonl(out / "samples.jsonl", samples)
-    loss = heldout_loss(
+    losses = heldout_losses(
         model,
         tokenizer,
         prompts,
@@ -96,7 +97,9 @@ def run_generate(ctx: TrialContext, out: Path) -> None:
         cfg.training.micro_batch_size,
         ctx.device,
     )
-    atomic_write_json(out / "stats.json", {"heldout_loss": loss, "eval_prompts": len(prompts)})
+    write_jsonl(out / HELDOUT_FILE, losses)
+    stats = {"heldout_loss": heldout_loss(losses), "eval_prompts": len(prompts)}
+    atomic_write_json(out / "stats.json", stats)
 
 
 def run_judge(ctx: TrialContext, out: Path) -> None:
@@ -105,6 +108,8 @@ def run_judge(ctx: TrialContext, out: Path) -> None:
 
     cfg = ctx.config.judge
     samples = read_jsonl(ctx.stage_path("generate", "samples.jsonl"))
+    if cfg.mode == "pairwise" and cfg.pairwise_samples_per_prompt is not None:
+        samples = [s for s in samples if s["sample"] < cfg.pairwise_samples_per_prompt]
     accounting: dict[str, Any] = {}
     if cfg.mode == "pairwise" and cfg.reference_arm == ctx.trial.arm:
         reason = "the reference arm is not compared with itself"
@@ -133,20 +138,33 @@ def judge_cache_path(trial_root: Path) -> Path:
 
 
 def run_score(ctx: TrialContext, out: Path) -> None:
-    from ablate.score import accounting_metrics, judge_metrics, outcome_metrics, sample_metrics
+    from ablate.score import (
+        accounting_metrics,
+        heldout_metrics,
+        judge_metrics,
+        outcome_metrics,
+        sample_metrics,
+    )
 
     e, j = ctx.config.evaluation, ctx.config.judge
     judgments = read_jsonl(ctx.stage_path("judge", "judgments.jsonl"))
     metrics: dict[str, Any] = judge_metrics(
         judgments, e.confidence, e.bootstrap_resamples, ctx.trial.seed
     )
-    metrics |= outcome_metrics(judgments, j.mode, e.confidence)
+    metrics |= outcome_metrics(
+        judgments, j.mode, e.confidence, e.bootstrap_resamples, ctx.trial.seed
+    )
     accounting = read_json(ctx.stage_path("judge", "accounting.json"))
     metrics |= accounting_metrics(
         accounting, judgments, j.price_prompt_per_million, j.price_completion_per_million
     )
     metrics |= sample_metrics(read_jsonl(ctx.stage_path("generate", "samples.jsonl")))
     metrics |= read_json(ctx.stage_path("generate", "stats.json"))
+    heldout = ctx.stage_path("generate", HELDOUT_FILE)
+    if heldout.is_file():  # trials generated before per-prompt losses were kept have none
+        metrics |= heldout_metrics(
+            read_jsonl(heldout), e.confidence, e.bootstrap_resamples, ctx.trial.seed
+        )
     metrics |= read_json(ctx.stage_path("train", "stats.json"))
     atomic_write_json(out / "metrics.json", metrics)
 

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 torch = pytest.importorskip("torch")
+# The whole stack (Ray, MLflow) must be installed: a bare GPU image may carry only the trainer.
+pytest.importorskip("ray")
+pytest.importorskip("mlflow")
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),

@@ -91,6 +91,8 @@ class Served:
                 child.kill()
             self.proc.kill()
         self.proc.wait(timeout=30)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()  # else garbage collection warns, in whichever test runs then
 
 
 def free_port() -> int:

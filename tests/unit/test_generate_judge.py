@@ -22,7 +22,7 @@ from ablate.config.schema import (
     TrainingConfig,
 )
 from ablate.data.synthetic import synthetic_records
-from ablate.generate import generate_samples, heldout_loss, load_finetuned
+from ablate.generate import generate_samples, heldout_loss, heldout_losses, load_finetuned
 from ablate.judge.hf import HFJudge, level_token_ids
 from ablate.judge.rubric import LIKERT_LEVELS, LIKERT_RUBRIC, LIKERT_VERSION, render_likert
 from ablate.models.load import load_tokenizer
@@ -171,17 +171,21 @@ def test_generate_samples_is_deterministic_for_a_seed(
 # --- heldout_loss ------------------------------------------------------------------------------
 
 
+def loss_of(model: Any, tokenizer: Any, records: list[dict[str, Any]], batch: int) -> float | None:
+    return heldout_loss(heldout_losses(model, tokenizer, records, 96, batch, "cpu"))
+
+
 def test_heldout_loss_is_a_positive_float(loaded: dict[str, tuple[Any, Any]]) -> None:
     model, tokenizer = loaded["full"]
-    loss = heldout_loss(model, tokenizer, synthetic_records(3, 2, "eval"), 96, 2, "cpu")
+    loss = loss_of(model, tokenizer, synthetic_records(3, 2, "eval"), 2)
     assert isinstance(loss, float)
     assert loss > 0 and math.isfinite(loss)
 
 
 def test_heldout_loss_is_none_without_responses(loaded: dict[str, tuple[Any, Any]]) -> None:
     model, tokenizer = loaded["full"]
-    assert heldout_loss(model, tokenizer, _prompts(3), 96, 2, "cpu") is None
-    assert heldout_loss(model, tokenizer, [], 96, 2, "cpu") is None
+    assert loss_of(model, tokenizer, _prompts(3), 2) is None
+    assert loss_of(model, tokenizer, [], 2) is None
 
 
 def test_heldout_loss_is_mean_response_token_loss(loaded: dict[str, tuple[Any, Any]]) -> None:
@@ -196,12 +200,14 @@ def test_heldout_loss_is_mean_response_token_loss(loaded: dict[str, tuple[Any, A
         expected = model(
             input_ids=torch.tensor([example.input_ids]), labels=torch.tensor([example.labels])
         ).loss.item()
-    single = heldout_loss(model, tokenizer, records[:1], 96, 1, "cpu")
-    assert single == pytest.approx(expected, rel=1e-5)
+    assert loss_of(model, tokenizer, records[:1], 1) == pytest.approx(expected, rel=1e-5)
     # Padding does not change it: per token over the whole set, whatever the batch size.
-    one_by_one = heldout_loss(model, tokenizer, records, 96, 1, "cpu")
-    batched = heldout_loss(model, tokenizer, records, 96, 3, "cpu")
-    assert batched == pytest.approx(one_by_one, rel=1e-5)
+    one_by_one = heldout_losses(model, tokenizer, records, 96, 1, "cpu")
+    batched = heldout_losses(model, tokenizer, records, 96, 3, "cpu")
+    for a, b in zip(one_by_one, batched, strict=True):
+        assert a["prompt_id"] == b["prompt_id"] and a["tokens"] == b["tokens"]
+        assert a["loss_sum"] == pytest.approx(b["loss_sum"], rel=1e-5)
+    assert [r["prompt_id"] for r in batched] == [r["id"] for r in records]
 
 
 # --- judge -------------------------------------------------------------------------------------

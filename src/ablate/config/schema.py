@@ -143,6 +143,9 @@ class JudgeConfig:
     # pairwise: the reference responses, from another arm of the sweep or from a file
     reference_arm: str | None = None
     reference_file: str | None = None  # jsonl: prompt_id (or prompt) and response
+    # pairwise: judge only the first N samples of each prompt (LIMA's preference study
+    # compared one response per prompt); None = every sample.
+    pairwise_samples_per_prompt: int | None = None
     # The reply cache (SQLite; keep it on a local disk: WAL does not work over NFS).
     # None: <results dir>/judge_cache.sqlite
     cache_path: str | None = None
@@ -169,6 +172,17 @@ class TrackingConfig:
     enabled: bool = True
     # None: $MLFLOW_TRACKING_URI if set, else a SQLite file <results dir>/mlflow.db.
     tracking_uri: str | None = None
+
+
+@dataclass
+class AnalysisConfig:
+    """How the sweep's answer is read; declared before the data (it changes no trial)."""
+
+    # Compare every arm with this one (e.g. the unfiltered pool); None = every pair of arms.
+    baseline_arm: str | None = None
+    # A scaling slope is a "plateau" only when its whole interval lies within +-this many judge
+    # points per doubling of the examples (and contains 0).
+    equivalence_margin: float = 0.1
 
 
 @dataclass
@@ -203,4 +217,5 @@ class Config:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     sweep: SweepSpec = field(default_factory=SweepSpec)

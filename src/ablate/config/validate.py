@@ -233,6 +233,8 @@ def _judge_backend_problems(j: JudgeConfig) -> list[str]:
     for key in ("max_concurrency", "timeout_s", "max_tokens"):
         problems += _positive(f"judge.{key}", getattr(j, key))
     problems += _at_least("judge.max_retries", j.max_retries, 0)
+    if j.pairwise_samples_per_prompt is not None:
+        problems += _at_least("judge.pairwise_samples_per_prompt", j.pairwise_samples_per_prompt, 1)
     problems += _within("judge.temperature", j.temperature, "[0, 2]")
     if j.requests_per_minute is not None:
         problems += _positive("judge.requests_per_minute", j.requests_per_minute)
@@ -282,6 +284,18 @@ def judge_problems(config: Config) -> list[str]:
     return problems
 
 
+def analysis_problems(config: Config) -> list[str]:
+    a = config.analysis
+    problems = _positive("analysis.equivalence_margin", a.equivalence_margin)
+    if a.baseline_arm is not None and a.baseline_arm not in config.sweep.arms:
+        arms = sorted(config.sweep.arms)
+        problems.append(
+            f"analysis.baseline_arm: no arm '{a.baseline_arm}' in {arms}."
+            f"{suggest(a.baseline_arm, arms)}"
+        )
+    return problems
+
+
 def runtime_problems(config: Config) -> list[str]:
     r, e = config.resources, config.evaluation
     problems = _choice("model.dtype", config.model.dtype, DTYPES)
@@ -315,5 +329,6 @@ def semantic_problems(config: Config, require_sweep: bool = True) -> list[str]:
     problems += training_problems(config)
     problems += generation_problems(config)
     problems += judge_problems(config)
+    problems += analysis_problems(config)
     problems += runtime_problems(config)
     return problems

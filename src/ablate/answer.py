@@ -1,0 +1,184 @@
+"""A sweep's answer: its done trials read from the ledger, analysed (ablate.analysis.sweep) and
+written as the report (ablate.report). The terminal and MLflow show the same analysis."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ablate.analysis.sweep import Design, SweepAnalysis, TrialData, analyze_sweep
+from ablate.config.schema import Config, PoolConfig
+from ablate.plan import Trial
+from ablate.report import ArmInfo, ReportContext, ReportFiles, TrialRow, write_report
+from ablate.results import TrialState, heldout_by_prompt, judge_scores, loss_curve
+
+REPORT = "report"
+ACCOUNTING_KEYS = (
+    "judge_calls",
+    "judge_cache_hits",
+    "judge_retries",
+    "judge_repairs",
+    "judge_failed_calls",
+    "judge_calls_maybe_repaid",
+    "judge_prompt_tokens",
+    "judge_completion_tokens",
+    "judge_cost_usd",
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    analysis: SweepAnalysis
+    files: ReportFiles
+
+
+def design_of(config: Config) -> Design:
+    s, a = config.sweep, config.analysis
+    return Design(
+        list(s.arms), list(s.sizes), list(s.seeds),
+        config.evaluation.confidence, a.equivalence_margin, a.baseline_arm,
+    )  # fmt: skip
+
+
+def trial_data(sweep_dir: Path, states: list[TrialState]) -> list[TrialData]:
+    """What the analysis needs of each done trial, read once."""
+    data = []
+    for state in states:
+        if not state.done:
+            continue
+        t, metrics = state.trial, state.metrics or {}
+        loss = metrics.get("heldout_loss")
+        data.append(
+            TrialData(
+                t.arm,
+                t.n_examples,
+                t.seed,
+                judge_scores(sweep_dir, t),
+                float(loss) if isinstance(loss, int | float) else None,
+                heldout_by_prompt(sweep_dir, t),
+                metrics,
+            )
+        )
+    return data
+
+
+def _pool_line(name: str, pool: PoolConfig, results_dir: Path) -> str:
+    """The arm's data in one line: source, settings that matter, and the prepared pool's size."""
+    from ablate.data.pools import MANIFEST, pool_folder, pool_settings, read_manifest
+
+    settings = pool_settings(pool)
+    off = [k for k, on in asdict(pool.filters).items() if on is False]
+    facts = [f"source {pool.source}"] + [
+        f"{k} {v}" for k, v in settings.items() if k in ("size", "seed", "dataset", "split")
+    ]
+    if pool.source == "stackexchange":
+        facts.append("filters off: " + ", ".join(off) if off else "every LIMA filter on")
+    try:
+        folder = pool_folder((results_dir / "pools").resolve(), pool)
+        if (folder / MANIFEST).is_file():
+            facts.append(f"{read_manifest(folder)['stats']['records']:,} records in {folder.name}")
+    except Exception:  # a pool whose sources moved: the line says what the config says
+        facts.append("prepared pool not found")
+    return f"pool {name}: " + "; ".join(facts)
+
+
+def arm_infos(config: Config, results_dir: Path) -> list[ArmInfo]:
+    return [
+        ArmInfo(arm, spec.pool, _pool_line(spec.pool, config.pools[spec.pool], results_dir))
+        for arm, spec in config.sweep.arms.items()
+        if spec.pool in config.pools
+    ]
+
+
+def _number(metrics: dict[str, Any], key: str) -> float | None:
+    value = metrics.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def trial_rows(states: list[TrialState]) -> list[TrialRow]:
+    rows = []
+    for s in states:
+        m, t = s.metrics or {}, s.trial
+        flags = [str(m["judge_unscored_check"])] if m.get("judge_unscored_flag") else []
+        rows.append(
+            TrialRow(
+                t.arm,
+                t.n_examples,
+                t.seed,
+                s.label,
+                _number(m, "judge_mean"),
+                _number(m, "judge_ci_low"),
+                _number(m, "judge_ci_high"),
+                _number(m, "heldout_loss"),
+                _number(m, "heldout_loss_ci_low"),
+                _number(m, "heldout_loss_ci_high"),
+                _number(m, "judge_unscored_rate"),
+                flags,
+            )
+        )
+    return rows
+
+
+def accounting_totals(states: list[TrialState]) -> dict[str, float]:
+    """Judge accounting summed over done trials; a key no trial reports is left out."""
+    totals: dict[str, float] = {}
+    for s in states:
+        for key in ACCOUNTING_KEYS:
+            value = _number(s.metrics or {}, key)
+            if value is not None:
+                totals[key] = totals.get(key, 0.0) + value
+    return totals
+
+
+def _caveats(config: Config) -> list[str]:
+    j = config.judge
+    lines = [
+        f"absolute scores depend on the judge ({j.model}, {j.mode}); compare arms with each "
+        "other, not with scores from another judge or paper"
+    ]
+    if j.backend == "hf" and j.min_level_mass == 0:
+        lines.append(
+            "judge.min_level_mass is 0: responses are scored however little probability the "
+            "judge puts on the levels (see judge_level_mass in summary.csv)"
+        )
+    return lines
+
+
+def write_answer(
+    config: Config, sweep_dir: Path, states: list[TrialState], folder_name: str = REPORT
+) -> Answer:
+    """Analyse the sweep's done trials and write its report folder (works on a partly
+    finished sweep: the missing cells are named)."""
+    trials: list[Trial] = [s.trial for s in states]
+    analysis = analyze_sweep(trial_data(sweep_dir, states), design_of(config))
+    judge_name = trials[0].judge_name if trials else "default"
+    context = ReportContext(
+        sweep=config.name,
+        judge_name=judge_name,
+        judge_model=config.judge.model,
+        judge_mode=config.judge.mode,
+        arms=arm_infos(config, sweep_dir.parent),
+        analysis=analysis,
+        trials=trial_rows(states),
+        accounting=accounting_totals(states),
+        loss_curves={(t.arm, t.n_examples, t.seed): loss_curve(sweep_dir, t) for t in trials},
+        not_measured=_caveats(config),
+        generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    return Answer(analysis, write_report(context, sweep_dir / folder_name))
+
+
+def arm_params(config: Config) -> dict[str, dict[str, str]]:
+    """Each arm's settings for its MLflow run: its pool and the settings that make the pool."""
+    from ablate.data.pools import pool_settings
+
+    params = {}
+    for arm, spec in config.sweep.arms.items():
+        pool = config.pools.get(spec.pool)
+        settings = pool_settings(pool) if pool is not None else {}
+        params[arm] = {"arm": arm, "pool": spec.pool} | {
+            f"pool.{k}": str(v) for k, v in settings.items()
+        }
+    return params
