@@ -197,3 +197,35 @@ def test_changing_only_the_judge_rejudges_and_tracks_a_new_plan(
     runs = mlflow_runs(results, "rejudge")
     parents = [r for r in runs if r.data.tags.get("ablate.role") == "sweep"]
     assert len(parents) == 2, "each plan of the sweep has its own parent run and curves"
+
+
+def test_a_config_error_inside_a_worker_is_recorded_and_not_retried(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Prompts longer than training.max_seq_length leave no response token to learn: the worker
+    finds it (only the tokenizer can), records it, and Ray does not retry it (a retry would
+    fail the same way after paying for the same work)."""
+    pool = tmp_path / "long.jsonl"
+    records = [{"prompt": "word " * 200, "response": "short answer"} for _ in range(12)]
+    pool.write_text("".join(json.dumps(r) + "\n" for r in records))
+    sweep = tmp_path / "long.yaml"
+    sweep.write_text(f"""
+name: long
+experiment: {REPO / "experiments" / "tiny.yaml"}
+pools:
+  long: {{source: jsonl, path: long.jsonl}}
+training: {{epochs: 1, batch_size: 4, micro_batch_size: 4, max_seq_length: 16}}
+resources: {{max_retries: 2}}
+sweep:
+  arms: {{long: {{pool: long}}}}
+  sizes: [8]
+  seeds: [0]
+""")
+    results = tmp_path / "results"
+    done = ablate("run", str(sweep), "--results-dir", str(results), env=env)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "retrying" not in done.stderr, "a deterministic failure is not retried"
+    assert "FAILED" in done.stderr and "max_seq_length" in done.stderr
+    status = ablate("status", str(results / "long"), env=env)
+    assert "failed at train: training.max_seq_length: 16 tokens" in status.stdout, status.stdout

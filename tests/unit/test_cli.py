@@ -170,3 +170,13 @@ def test_pairwise_without_a_reference_is_a_config_error(tmp_path: Path) -> None:
 def test_judge_command_takes_judge_settings_only(tmp_path: Path) -> None:
     done = ablate("judge", str(tmp_path), "training.epochs=3", cwd=tmp_path)
     assert_user_error(done, "judge.*")
+
+
+def test_version_and_a_judge_help_that_shows_judge_settings(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    done = ablate("--version", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == f"ablate {version('ablate')}"
+    helped = ablate("judge", "--help", cwd=tmp_path)
+    assert helped.returncode == 0
+    assert "training.epochs" not in helped.stdout and "judge.mode=" in helped.stdout
