@@ -38,6 +38,7 @@ def checked_plan(config: Config, results_dir: Path = Path("results")) -> list[Tr
     """The sweep's trials, after every sweep check (see the module docstring)."""
     from ablate.data.pools import fingerprints
     from ablate.judge.backends import judge_fingerprint
+    from ablate.stages import code_versions
 
     problem = _reference_arm_problem(config, results_dir)
     if problem:
@@ -45,7 +46,7 @@ def checked_plan(config: Config, results_dir: Path = Path("results")) -> list[Tr
     check_judge_files(config)
     check_pools(config)
     pool_fps, eval_fp = fingerprints(config.pools, config.evaluation.prompts)
-    trials = plan_trials(config, pool_fps, eval_fp, judge_fingerprint(config.judge))
+    trials = plan_trials(config, pool_fps, eval_fp, code_versions, judge_fingerprint(config.judge))
     duplicates = duplicate_arms(trials)
     if duplicates:
         pairs = ", ".join(f"{a} = {b}" for a, b in duplicates)

@@ -20,11 +20,9 @@ run: the next worker of that trial waits for the lock and then finds the stage d
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import socket
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,84 +31,19 @@ from pathlib import Path
 from typing import Any
 
 from ablate.errors import UserError
-from ablate.plan import STAGES, Trial
+from ablate.files import atomic_write_json, read_json_object
+from ablate.plan import JUDGED_STAGES, STAGES, Trial
 
 DONE = "_done.json"
 FAILED = "_failed.json"
 RUNNING = "_running.json"
 TRIAL_LOCK = ".lock"
 TRIAL_FILE = "trial.json"
-JUDGED_STAGES = ("judge", "score")
 DEFAULT_JUDGE = "default"
 PLAN_FILE = "plan.json"
 # How long a worker waits for a trial folder another process holds (an orphaned worker of a
 # killed driver dies within seconds; a live one elsewhere means two sweeps share the folder).
 TRIAL_LOCK_WAIT_S = 600.0
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)  # read once: os.umask can only be read by setting it
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp makes owner-only files; results on shared storage must stay readable.
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, value: Any) -> None:
-    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def read_json_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """(the JSON object in `path`, None), or (None, why not) when it is missing or damaged."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None, "missing"
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return None, f"damaged ({type(exc).__name__})"
-    if not isinstance(value, dict):
-        return None, f"damaged (a JSON {type(value).__name__}, not an object)"
-    return value, None
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def read_jsonl_lenient(path: Path) -> list[dict[str, Any]]:
-    """The readable object lines of a log (a line cut off by a crash is skipped)."""
-    rows = []
-    try:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(row, dict):
-                    rows.append(row)
-    except OSError:
-        return []
-    return rows
 
 
 def _file_sizes(folder: Path) -> dict[str, int]:

@@ -9,24 +9,32 @@ trial's result and nothing else: resources, retries, paths and memory-only setti
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ablate.chat import TEMPLATE_VERSION as CHAT_TEMPLATE_VERSION
 from ablate.config.schema import Config
-from ablate.judge.parse import PARSER_VERSION
-from ablate.judge.rubric import rubric_version
-from ablate.models.tiny import builtin_version
+from ablate.files import stable_hash
 
-STAGES = ("select", "train", "generate", "judge", "score")
-# Bump when a stage's code changes its output, so old results are not reused.
-# score 2: prompt-resampled intervals for outcome shares, the unscored rate and the held-out
-# loss, the mean of prompt means and the unscored flag.
-STAGE_VERSIONS = {"select": 1, "train": 1, "generate": 1, "judge": 1, "score": 2}
-KEY_LENGTH = 12
+STAGES = ("select", "train", "generate", "judge", "score")  # the key chain, in order
+JUDGED_STAGES = ("judge", "score")  # per judge: another judge's results sit beside
+
+
+@dataclass(frozen=True)
+class CodeVersions:
+    """The versions of the code whose output a config's trials depend on. The caller hands them
+    in (ablate.stages.code_versions), so planning stays pure and imports no component."""
+
+    stages: Mapping[str, int]  # the stage table's versions
+    chat_template: int
+    judge_parser: int
+    judge_rubric: Any  # the judge mode's rubric or template version
+    model_build: Any  # a builtin model's build version; None for a hub or local model
+    judge_build: Any
+
+
+Versions = Callable[[Config], CodeVersions]  # a config -> the code versions its trials use
 # Judge settings that change how judging runs or is labelled, never a verdict.
 JUDGE_RUNTIME_SETTINGS = (
     "name",
@@ -42,11 +50,6 @@ JUDGE_RUNTIME_SETTINGS = (
     "template",
     "reference_file",  # their content enters through judge_fingerprint
 )
-
-
-def stable_hash(value: Any) -> str:
-    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:KEY_LENGTH]
 
 
 @dataclass(frozen=True)
@@ -89,43 +92,47 @@ def stage_keys(
     eval_fingerprint: str,
     n: int,
     seed: int,
+    code: CodeVersions,
     judge_fingerprint: str = "",
 ) -> dict[str, str]:
-    v = STAGE_VERSIONS
+    v = code.stages
     keys = {"select": stable_hash([v["select"], pool_fingerprint, n, seed])}
     training = _without(config.training, "micro_batch_size", "gradient_checkpointing")
     if config.training.method != "lora":
         training.pop("lora")  # LoRA settings do not touch a full fine-tune
-    model = [asdict(config.model), builtin_version(config.model.name_or_path)]
-    code = [v["train"], CHAT_TEMPLATE_VERSION]
-    keys["train"] = stable_hash([code, keys["select"], model, training])
+    model = [asdict(config.model), code.model_build]
+    keys["train"] = stable_hash([[v["train"], code.chat_template], keys["select"], model, training])
     evaluation = [eval_fingerprint, config.evaluation.max_prompts]
     generation = asdict(config.generation)
     keys["generate"] = stable_hash([v["generate"], keys["train"], generation, evaluation])
-    keys |= judge_keys(config, keys["generate"], judge_fingerprint, None)
+    keys |= judge_keys(config, keys["generate"], code, judge_fingerprint, None)
     return keys
 
 
 def judge_keys(
-    config: Config, generate_key: str, judge_fingerprint: str, reference_key: str | None
+    config: Config,
+    generate_key: str,
+    code: CodeVersions,
+    judge_fingerprint: str,
+    reference_key: str | None,
 ) -> dict[str, str]:
     """Judge and score keys; reference_key is the reference arm's generate key (pairwise)."""
-    v = STAGE_VERSIONS
-    judge = [_without(config.judge, *JUDGE_RUNTIME_SETTINGS), builtin_version(config.judge.model)]
-    code = [v["judge"], rubric_version(config.judge.mode), PARSER_VERSION]
-    judge_key = stable_hash([code, generate_key, judge, judge_fingerprint, reference_key])
+    v = code.stages
+    judge = [_without(config.judge, *JUDGE_RUNTIME_SETTINGS), code.judge_build]
+    versions = [v["judge"], code.judge_rubric, code.judge_parser]
+    judge_key = stable_hash([versions, generate_key, judge, judge_fingerprint, reference_key])
     prices = [config.judge.price_prompt_per_million, config.judge.price_completion_per_million]
     score = [config.evaluation.confidence, config.evaluation.bootstrap_resamples, prices]
     return {"judge": judge_key, "score": stable_hash([v["score"], judge_key, score])}
 
 
-def judge_settings_hash(config: Config) -> str:
+def judge_settings_hash(config: Config, code: CodeVersions) -> str:
     """Six hex digits over the judge's result-relevant settings (not the data it judges)."""
     judge = _without(config.judge, *JUDGE_RUNTIME_SETTINGS)
-    return stable_hash([judge, rubric_version(config.judge.mode), PARSER_VERSION])[:6]
+    return stable_hash([judge, code.judge_rubric, code.judge_parser])[:6]
 
 
-def judge_name(config: Config) -> str:
+def judge_name(config: Config, code: CodeVersions) -> str:
     """The judge's folder name: judge.name, else "<mode>-<model>-<settings hash>" (e.g.
     likert-gpt-4o-mini-3fa2c1), so a judge with other settings never lands in the same folder."""
     if config.judge.name:
@@ -134,13 +141,14 @@ def judge_name(config: Config) -> str:
     if model.startswith("/"):  # a local folder: its last part names it
         model = model.split("/")[-1]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-").lower() or "judge"
-    return f"{config.judge.mode}-{slug}-{judge_settings_hash(config)}"
+    return f"{config.judge.mode}-{slug}-{judge_settings_hash(config, code)}"
 
 
 def plan_trials(
     config: Config,
     pool_fingerprints: dict[str, str],
     eval_fingerprint: str,
+    versions: Versions,
     judge_fingerprint: str = "",
 ) -> list[Trial]:
     """One trial per (arm, size, seed), in that nesting order.
@@ -148,9 +156,10 @@ def plan_trials(
     judge_fingerprint: the content of the judge's template and reference files. A pairwise
     judge against another arm also depends on that arm's generations at the same size and
     seed, so their generate key enters the judge key."""
+    code = versions(config)
     keys = {
         (arm_name, n, seed): stage_keys(
-            config, pool_fingerprints[arm.pool], eval_fingerprint, n, seed, judge_fingerprint
+            config, pool_fingerprints[arm.pool], eval_fingerprint, n, seed, code, judge_fingerprint
         )
         for arm_name, arm in config.sweep.arms.items()
         for n in config.sweep.sizes
@@ -162,18 +171,21 @@ def plan_trials(
         if reference is not None:
             ref_generate = keys[(reference, n, seed)]["generate"]
             trial_keys |= judge_keys(
-                config, trial_keys["generate"], judge_fingerprint, ref_generate
+                config, trial_keys["generate"], code, judge_fingerprint, ref_generate
             )
         pool = config.sweep.arms[arm_name].pool
-        trials.append(Trial(arm_name, pool, n, seed, trial_keys, judge_name(config)))
+        trials.append(Trial(arm_name, pool, n, seed, trial_keys, judge_name(config, code)))
     return trials
 
 
-def rejudged_trials(config: Config, saved: list[Trial], judge_fingerprint: str) -> list[Trial]:
+def rejudged_trials(
+    config: Config, saved: list[Trial], judge_fingerprint: str, versions: Versions
+) -> list[Trial]:
     """A finished plan's trials under another judge: the saved select/train/generate keys are
     kept (so judging needs neither the raw data nor the training settings again), only the
     judge and score keys and the judge's name are new."""
     by_cell = {(t.arm, t.n_examples, t.seed): t for t in saved}
+    code = versions(config)
     reference = config.judge.reference_arm if config.judge.mode == "pairwise" else None
     trials = []
     for t in saved:
@@ -181,8 +193,8 @@ def rejudged_trials(config: Config, saved: list[Trial], judge_fingerprint: str) 
         ref = (
             by_cell[(reference, t.n_examples, t.seed)].stage_keys["generate"] if reference else None
         )
-        keys = t.stage_keys | judge_keys(config, generate, judge_fingerprint, ref)
-        trials.append(Trial(t.arm, t.pool, t.n_examples, t.seed, keys, judge_name(config)))
+        keys = t.stage_keys | judge_keys(config, generate, code, judge_fingerprint, ref)
+        trials.append(Trial(t.arm, t.pool, t.n_examples, t.seed, keys, judge_name(config, code)))
     return trials
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from ablate import plots
 from ablate.analysis.contrasts import Contrast
 from ablate.analysis.sweep import Comparison, Fit, Point, SweepAnalysis
-from ablate.ledger import atomic_write_text
+from ablate.files import atomic_write_text
 
 QUESTION = (
     "Does the arm change the judge score, and does the score change with the number of examples?"

@@ -20,13 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ablate.ledger import (
-    TrialLedger,
-    atomic_write_text,
-    read_json_object,
-    read_jsonl_lenient,
-    trial_root,
-)
+from ablate.files import atomic_write_text, read_json_object, read_jsonl_lenient
+from ablate.ledger import TrialLedger, trial_root
 from ablate.plan import Trial
 
 RESOLVED_CONFIG = "config.yaml"

@@ -1,6 +1,6 @@
 """Ray Tune runs the trials: one Tune trial per grid cell, with the config's resources.
 
-The only module that imports ray. Workers run `ablate.trial.run_trial`, which reads and writes
+The only module that imports ray. Workers run `ablate.stages.pipeline.run_trial`, which reads and writes
 the trial's folder; they report only their current stage (for the progress display) and their
 metrics to the driver, which alone writes to MLflow. A retried trial starts again and skips
 the stages the ledger already holds, so Ray's own checkpoints are not needed.
@@ -76,7 +76,7 @@ def _worker(tune_config: dict[str, Any], specs: dict[str, WorkerSpec]) -> None:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from ablate.trial import TrialConfigError, run_trial
+    from ablate.stages.pipeline import TrialConfigError, run_trial
 
     spec = specs[tune_config["trial"]]
     hf_logging.disable_progress_bar()

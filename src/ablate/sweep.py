@@ -27,10 +27,10 @@ from ablate.config.load import config_to_dict, load_config, read_yaml
 from ablate.config.schema import Config
 from ablate.data.checks import check_prepared_sizes, used_pools
 from ablate.errors import UserError
+from ablate.files import atomic_write_text
 from ablate.ledger import (
     TRIAL_LOCK,
     TrialLedger,
-    atomic_write_text,
     read_trials_noting,
     remove_stale_temporaries,
     trial_root,
@@ -416,6 +416,7 @@ def rejudge_sweep(
     summary-<judge name>.csv; the sweep's own config, plan and summary stay as they are."""
     from ablate.judge.backends import judge_fingerprint
     from ablate.plan import rejudged_trials
+    from ablate.stages import code_versions
 
     not_judge = [o for o in overrides if not o.startswith("judge.")]
     if not_judge:
@@ -429,7 +430,7 @@ def rejudge_sweep(
     saved, notes = read_trials_noting(sweep_dir)
     for note in notes:
         notify(f"note: {note}")
-    trials = rejudged_trials(config, saved, judge_fingerprint(config.judge))
+    trials = rejudged_trials(config, saved, judge_fingerprint(config.judge), code_versions)
     missing = _without_generations(sweep_dir, trials)
     if missing:
         raise UserError(

@@ -32,7 +32,7 @@ def _train(method: str, tmp_path: Path) -> tuple[Any, dict[str, float], float]:
     from transformers import set_seed
 
     from ablate.data.synthetic import synthetic_records
-    from ablate.train import build_trainer, prepare_model, tokenized_examples
+    from ablate.models.finetune import build_trainer, prepare_model, tokenized_examples
 
     cfg = _config(method)
     set_seed(0)
@@ -86,8 +86,13 @@ def test_the_saved_bfloat16_model_loads_and_generates(
     monkeypatch.setenv("ABLATE_CACHE", str(tmp_path / "cache"))
     from ablate.config.schema import GenerationConfig
     from ablate.data.synthetic import synthetic_records
-    from ablate.generate import generate_samples, heldout_loss, heldout_losses, load_finetuned
-    from ablate.train import fine_tune
+    from ablate.models.finetune import fine_tune
+    from ablate.models.generation import (
+        generate_samples,
+        heldout_loss,
+        heldout_losses,
+        load_finetuned,
+    )
 
     records = synthetic_records(16, seed=5)
     stats = fine_tune(TINY, None, "bfloat16", records, _config("full"), 0, tmp_path, "cuda")

@@ -11,7 +11,7 @@ import pytest
 
 from ablate.config.schema import TrainingConfig
 from ablate.data.synthetic import synthetic_records
-from ablate.train import (
+from ablate.models.finetune import (
     Precision,
     build_trainer,
     prepare_model,

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from ablate.analysis.sweep import Design, TrialData, analyze_sweep
-from ablate.score import heldout_metrics, outcome_metrics
+from ablate.stages.score import heldout_metrics, outcome_metrics
 
 PROMPTS = [f"p{i}" for i in range(60)]
 

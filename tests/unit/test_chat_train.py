@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from ablate.chat import (
+from ablate.config.schema import LoraSettings, TrainingConfig
+from ablate.data.synthetic import synthetic_records
+from ablate.models.chat import (
     ASSISTANT,
     CHAT_TEMPLATE,
     END_OF_TURN,
@@ -23,20 +25,10 @@ from ablate.chat import (
     prompt_text,
     response_text,
 )
-from ablate.config.schema import LoraSettings, TrainingConfig
-from ablate.data.synthetic import synthetic_records
+from ablate.models.finetune import fine_tune, linear_to_floor, optimizer_steps
 from ablate.models.load import load_causal_lm, load_tokenizer
 from ablate.models.tiny import EOS, PAD, build_tiny_model
-from ablate.train import (
-    IGNORE,
-    Example,
-    add_chat_tokens,
-    collate,
-    fine_tune,
-    linear_to_floor,
-    optimizer_steps,
-    tokenize_example,
-)
+from ablate.models.tokens import IGNORE, Example, add_chat_tokens, collate, tokenize_example
 
 TINY = "builtin:tiny"
 

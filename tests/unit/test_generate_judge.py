@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from ablate.chat import END_OF_TURN, SPECIAL_TOKENS, prompt_text
 from ablate.config.schema import (
     Config,
     EvaluationConfig,
@@ -22,15 +21,17 @@ from ablate.config.schema import (
     TrainingConfig,
 )
 from ablate.data.synthetic import synthetic_records
-from ablate.generate import generate_samples, heldout_loss, heldout_losses, load_finetuned
 from ablate.judge.hf import HFJudge, level_token_ids
 from ablate.judge.rubric import LIKERT_LEVELS, LIKERT_RUBRIC, LIKERT_VERSION, render_likert
+from ablate.models.chat import END_OF_TURN, SPECIAL_TOKENS, prompt_text
+from ablate.models.finetune import fine_tune
+from ablate.models.generation import generate_samples, heldout_loss, heldout_losses, load_finetuned
 from ablate.models.load import load_tokenizer
 from ablate.models.tiny import EOS, PAD, build_tiny_model
+from ablate.models.tokens import tokenize_example
 from ablate.plan import STAGES, Trial
-from ablate.score import judge_metrics, sample_metrics, scores_by_prompt
-from ablate.train import fine_tune, tokenize_example
-from ablate.trial import run_trial
+from ablate.stages.pipeline import run_trial
+from ablate.stages.score import judge_metrics, sample_metrics, scores_by_prompt
 
 TINY = "builtin:tiny"
 SAMPLE_KEYS = {"prompt_id", "prompt", "sample", "response", "n_tokens", "stopped"}

@@ -9,18 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from ablate.files import atomic_write_json, atomic_write_text, read_json, read_jsonl, write_jsonl
 from ablate.ledger import (
     DONE,
     FAILED,
     TrialLedger,
-    atomic_write_json,
-    atomic_write_text,
-    read_json,
-    read_jsonl,
     read_trials,
     remove_stale_temporaries,
     trial_root,
-    write_jsonl,
     write_plan_file,
     write_trial_file,
 )

@@ -9,8 +9,8 @@ import huggingface_hub
 import huggingface_hub.errors as hub_errors
 import pytest
 
-from ablate.chat import CHAT_TEMPLATE, SPECIAL_TOKENS
 from ablate.errors import UserError
+from ablate.models.chat import CHAT_TEMPLATE, SPECIAL_TOKENS
 from ablate.models.load import (
     check_available,
     load_causal_lm,

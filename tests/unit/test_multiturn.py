@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ablate.train import IGNORE, tokenize_record
+from ablate.models.tokens import IGNORE, tokenize_record
 
 
 @pytest.fixture(scope="module")

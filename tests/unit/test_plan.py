@@ -27,6 +27,7 @@ from ablate.config.schema import (
 from ablate.data.pools import fingerprints
 from ablate.data.pools import pool_key as pool_fingerprint
 from ablate.plan import STAGES, Trial, duplicate_arms, plan_trials
+from ablate.stages import code_versions
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,7 +51,7 @@ def base_config() -> Config:
 
 def plan(config: Config) -> list[Trial]:
     pool_fps, eval_fp = fingerprints(config.pools, config.evaluation.prompts)
-    return plan_trials(config, pool_fps, eval_fp)
+    return plan_trials(config, pool_fps, eval_fp, code_versions)
 
 
 def ids(config: Config) -> list[str]:
@@ -145,9 +146,10 @@ import json, sys
 from ablate.config.load import load_config
 from ablate.data.pools import fingerprints
 from ablate.plan import plan_trials
+from ablate.stages import code_versions
 config = load_config(sys.argv[1])
 pool_fps, eval_fp = fingerprints(config.pools, config.evaluation.prompts)
-print(json.dumps([t.stage_keys for t in plan_trials(config, pool_fps, eval_fp)]))
+print(json.dumps([t.stage_keys for t in plan_trials(config, pool_fps, eval_fp, code_versions)]))
 """
 
 
@@ -379,12 +381,25 @@ def test_lora_settings_do_not_count_for_a_full_fine_tune() -> None:
     assert ids(changed(lora, "training.lora.r", 64)) != ids(lora)
 
 
-def test_rubric_and_builtin_model_versions_are_part_of_the_keys(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import ablate.plan as plan_module
+def test_code_versions_handed_to_the_plan_are_part_of_the_keys() -> None:
+    """The plan imports no component: the versions it keys with are handed in, and each one
+    reaches exactly the stages whose output it changes."""
+    import dataclasses
 
-    before = keys_by_stage(base_config())
-    monkeypatch.setattr(plan_module, "rubric_version", lambda mode: 99)
-    after = keys_by_stage(base_config())
-    assert after["train"] == before["train"] and after["judge"] != before["judge"]
+    from ablate.plan import CodeVersions
+
+    config = base_config()
+    base = code_versions(config)
+    pool_fps, eval_fp = fingerprints(config.pools, config.evaluation.prompts)
+
+    def keys(code: CodeVersions) -> dict[str, list[str]]:
+        trials = plan_trials(config, pool_fps, eval_fp, lambda _: code)
+        return {stage: [t.stage_keys[stage] for t in trials] for stage in STAGES}
+
+    before = keys(base)
+    rubric = keys(dataclasses.replace(base, judge_rubric=99))
+    assert rubric["train"] == before["train"] and rubric["judge"] != before["judge"]
+    chat = keys(dataclasses.replace(base, chat_template=99))
+    assert chat["select"] == before["select"] and chat["train"] != before["train"]
+    score = keys(dataclasses.replace(base, stages={**base.stages, "score": 99}))
+    assert score["judge"] == before["judge"] and score["score"] != before["score"]

@@ -26,6 +26,7 @@ from ablate.judge.http_client import ChatClient, EndpointSettings
 from ablate.judge.openai_judge import HttpJudgeSettings, OpenAIJudge
 from ablate.judge.templates import BUILTIN_TEMPLATES
 from ablate.plan import judge_name
+from ablate.stages import code_versions
 from tests.support.chat_server import ChatServer, Malformed, Ok, RecordedRequest, Status
 
 
@@ -68,7 +69,7 @@ def test_judge_outage_leaves_the_stage_undone(
 ) -> None:
     from ablate.data.pools import prepare_pool
     from ablate.plan import STAGES, Trial
-    from ablate.trial import run_trial
+    from ablate.stages.pipeline import run_trial
 
     monkeypatch.setenv("ABLATE_CACHE", str(tmp_path / "models"))
     # Training comes first: a long lifetime, so a loaded machine cannot outlast the server.
@@ -123,10 +124,12 @@ def test_a_key_that_cannot_go_into_a_header_is_refused_without_showing_it(
 
 def test_judges_with_other_settings_get_other_folders() -> None:
     def name(**judge: Any) -> str:
-        return judge_name(Config(name="x", judge=JudgeConfig(model="mistral:7b", **judge)))
+        config = Config(name="x", judge=JudgeConfig(model="mistral:7b", **judge))
+        return judge_name(config, code_versions(config))
 
     assert name() != name(temperature=0.5)
-    assert name() != judge_name(Config(name="x", judge=JudgeConfig(model="qwen2.5:7b")))
+    other = Config(name="x", judge=JudgeConfig(model="qwen2.5:7b"))
+    assert name() != judge_name(other, code_versions(other))
     assert name() == name(max_concurrency=64), "runtime settings do not make another judge"
     assert name(name="mine") == "mine"
 

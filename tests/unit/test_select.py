@@ -57,7 +57,8 @@ def test_selection_does_not_depend_on_the_pool_name() -> None:
 
 
 def test_known_order_for_a_fixed_seed() -> None:
-    # Pinned: a change here changes every subset ever selected (bump STAGE_VERSIONS["select"]).
+    # Pinned: a change here changes every subset ever selected (bump the select stage's
+    # version in ablate.stages).
     assert shuffled_order(10, 0) == [7, 8, 1, 5, 3, 4, 2, 0, 9, 6]
 
 

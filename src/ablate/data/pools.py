@@ -22,8 +22,7 @@ from ablate.config.schema import PoolConfig
 from ablate.data.build import BuildStats, Record
 from ablate.data.sources import POOL_SOURCES
 from ablate.errors import UserError
-from ablate.ledger import atomic_write_json, read_json
-from ablate.plan import stable_hash
+from ablate.files import atomic_write_json, read_json, stable_hash
 
 POOL_BUILD_VERSION = 2  # bump when building changes its output (2: links, escapes, lists, <hr>)
 RECORDS, MANIFEST = "records.jsonl", "manifest.json"

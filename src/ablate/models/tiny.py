@@ -12,8 +12,8 @@ import shutil
 import uuid
 from pathlib import Path
 
-from ablate.chat import CHAT_TEMPLATE, SPECIAL_TOKENS
 from ablate.errors import UserError
+from ablate.models.chat import CHAT_TEMPLATE, SPECIAL_TOKENS
 
 BUILTIN_PREFIX = "builtin:"
 TINY_NAME = "tiny"

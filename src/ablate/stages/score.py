@@ -1,4 +1,5 @@
-"""A trial's metrics: judge score with intervals, held-out loss, training and sampling facts."""
+"""Score: a trial's metrics from its files: the judge score with its intervals, outcome shares
+and the unscored rate (prompt-resampled), judge accounting, held-out loss, training facts."""
 
 from __future__ import annotations
 
@@ -6,9 +7,16 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
+from ablate.files import atomic_write_json, read_json, read_jsonl
+from ablate.stages.context import TrialContext
+from ablate.stages.generate import HELDOUT_FILE, SAMPLES
+from ablate.stages.judge import ACCOUNTING, JUDGMENTS
 from ablate.stats import Interval, summarize_scores
+
+METRICS = "metrics.json"
 
 
 def scores_by_prompt(judgments: list[dict[str, Any]]) -> list[list[float | None]]:
@@ -150,3 +158,27 @@ def accounting_metrics(
         completion = accounting.get("judge_completion_tokens", 0) or 0
         metrics["judge_cost_usd"] = (prompt * price_prompt + completion * price_completion) / 1e6
     return metrics
+
+
+def run_score(ctx: TrialContext, out: Path) -> None:
+    e, j = ctx.config.evaluation, ctx.config.judge
+    judgments = read_jsonl(ctx.stage_path("judge", JUDGMENTS))
+    metrics: dict[str, Any] = judge_metrics(
+        judgments, e.confidence, e.bootstrap_resamples, ctx.trial.seed
+    )
+    metrics |= outcome_metrics(
+        judgments, j.mode, e.confidence, e.bootstrap_resamples, ctx.trial.seed
+    )
+    accounting = read_json(ctx.stage_path("judge", ACCOUNTING))
+    metrics |= accounting_metrics(
+        accounting, judgments, j.price_prompt_per_million, j.price_completion_per_million
+    )
+    metrics |= sample_metrics(read_jsonl(ctx.stage_path("generate", SAMPLES)))
+    metrics |= read_json(ctx.stage_path("generate", "stats.json"))
+    heldout = ctx.stage_path("generate", HELDOUT_FILE)
+    if heldout.is_file():  # trials generated before per-prompt losses were kept have none
+        metrics |= heldout_metrics(
+            read_jsonl(heldout), e.confidence, e.bootstrap_resamples, ctx.trial.seed
+        )
+    metrics |= read_json(ctx.stage_path("train", "stats.json"))
+    atomic_write_json(out / METRICS, metrics)

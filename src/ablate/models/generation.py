@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ablate.chat import END_OF_TURN, prompt_text
 from ablate.config.schema import GenerationConfig
+from ablate.models.chat import END_OF_TURN, prompt_text
 from ablate.models.load import load_causal_lm, torch_dtype
-from ablate.train import IGNORE, collate, tokenize_example
+from ablate.models.tokens import IGNORE, collate, tokenize_example
 
 
 def load_finetuned(
