@@ -16,10 +16,33 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ablate.config.load import load_config
 from ablate.config.schema import Config
 from ablate.data.checks import check_pools, require_data
 from ablate.errors import UserError
 from ablate.plan import Trial, duplicate_arms, plan_trials
+
+
+def plugin_problems(config: Config, whole_sweep: bool) -> list[str]:
+    """What the plug-ins know is wrong: each pool's source, and the judge's backend and mode."""
+    from ablate.data.sources import pool_problems
+
+    pools = [(f"pools.{name}", pool) for name, pool in config.pools.items()]
+    if whole_sweep:
+        pools.append(("evaluation.prompts", config.evaluation.prompts))
+    problems = [p for path, pool in pools for p in pool_problems(path, pool)]
+    if whole_sweep:
+        from ablate.judge.checks import judge_problems
+
+        problems += judge_problems(config)
+    return problems
+
+
+def load(
+    path: str | Path, overrides: list[str] | None = None, require_sweep: bool = True
+) -> Config:
+    """The validated config with every problem at once, the plug-ins' included."""
+    return load_config(path, overrides, require_sweep, plugin_problems)
 
 
 def _reference_arm_problem(config: Config, results_dir: Path) -> str | None:

@@ -17,7 +17,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from ablate.answer import Answer
-    from ablate.sweep import SweepOutcome
+    from ablate.api import SweepOutcome
 
 app = typer.Typer(
     add_completion=False,
@@ -72,8 +72,8 @@ def validate(
 ) -> None:
     """Check a sweep file and its experiment with every check `run` makes before a trial;
     exit 0 when valid, 2 with the problems. Data still to be downloaded is a warning."""
-    from ablate.config.validate import data_warnings
-    from ablate.sweep import load_and_plan
+    from ablate.api import load_and_plan
+    from ablate.data.checks import data_warnings
 
     config, trials = load_and_plan(sweep, overrides or [], results_dir)
     out.print(f"{sweep}: valid. Sweep '{config.name}', {len(trials)} trials.")
@@ -95,9 +95,9 @@ def plan(
     sweep: Path, overrides: Overrides = None, results_dir: ResultsDir = Path("results")
 ) -> None:
     """Print the sweep's trials with estimated training tokens and judge calls; writes nothing."""
-    from ablate.config.validate import data_warnings
+    from ablate.api import load_and_plan
+    from ablate.data.checks import data_warnings
     from ablate.estimate import estimate_trials
-    from ablate.sweep import load_and_plan
 
     config, trials = load_and_plan(sweep, overrides or [], results_dir)
     estimates = estimate_trials(config, trials, results_dir)
@@ -197,7 +197,7 @@ def run(
     address: Address = None,
 ) -> None:
     """Run every trial of a sweep that is not done yet; track it in MLflow."""
-    from ablate.sweep import run_sweep
+    from ablate.api import run_sweep
 
     _report(run_sweep(sweep, overrides or [], results_dir, address, _note))
 
@@ -205,7 +205,7 @@ def run(
 @app.command()
 def resume(sweep_dir: Path, overrides: Overrides = None, address: Address = None) -> None:
     """Finish a sweep from its results folder (results/<sweep name>), redoing nothing done."""
-    from ablate.sweep import resume_sweep
+    from ablate.api import resume_sweep
 
     _report(resume_sweep(sweep_dir, overrides or [], address, _note))
 
@@ -214,7 +214,7 @@ def resume(sweep_dir: Path, overrides: Overrides = None, address: Address = None
 def judge(sweep_dir: Path, overrides: JudgeOverrides = None, address: Address = None) -> None:
     """Judge a finished sweep's generations again with other judge.* settings (no retraining);
     results sit beside the others under the judge's name."""
-    from ablate.sweep import rejudge_sweep
+    from ablate.api import rejudge_sweep
 
     _report(rejudge_sweep(sweep_dir, overrides or [], address, _note))
 
@@ -223,7 +223,7 @@ def judge(sweep_dir: Path, overrides: JudgeOverrides = None, address: Address = 
 def report(sweep_dir: Path) -> None:
     """Write the sweep's answer to DIR/<sweep>/report/ (report.md, CSVs, plots) from the trials
     done so far; a partly finished sweep names its missing cells."""
-    from ablate.sweep import report_sweep
+    from ablate.api import report_sweep
 
     _verdicts(report_sweep(sweep_dir, _note))
 
@@ -232,7 +232,7 @@ def report(sweep_dir: Path) -> None:
 def status(sweep_dir: Path) -> None:
     """Show each trial's state from the results folder (results/<sweep name>): done, running,
     failed at a stage and why, interrupted (killed without a word), or the next stage."""
-    from ablate.sweep import sweep_status
+    from ablate.api import sweep_status
 
     states, notes = sweep_status(sweep_dir)
     for note in notes:
@@ -281,7 +281,7 @@ def data_prepare(
     config: Path, overrides: Overrides = None, results_dir: ResultsDir = Path("results")
 ) -> None:
     """Build every pool an experiment or sweep file defines (cached: built once)."""
-    from ablate.data.commands import prepare_pools_of
+    from ablate.api import prepare_pools_of
 
     table = Table("pool", "source", "records", "folder (ablate data inspect FOLDER)")
     warnings = []
@@ -303,7 +303,7 @@ def data_synth_dumps(
 ) -> None:
     """Write synthetic stand-ins for the LIMA data: DIRECTORY/stackexchange/ (per-site
     Posts.xml, some as .7z) and DIRECTORY/wikihow.csv, with posts that fail each filter rule."""
-    from ablate.data.synthetic_dumps import write_stackexchange_dump, write_wikihow_csv
+    from ablate.data.fixtures.dumps import write_stackexchange_dump, write_wikihow_csv
 
     counts = write_stackexchange_dump(
         directory / "stackexchange", sites, questions_per_site, seed, archive_sites=min(2, sites)
@@ -318,7 +318,7 @@ def data_synth_dumps(
 @data_app.command("inspect")
 def data_inspect(pool: Path) -> None:
     """Print a prepared pool's manifest: rules, groups, lengths, duplicates, diversity."""
-    from ablate.data.commands import inspect_pool
+    from ablate.api import inspect_pool
 
     out.print(inspect_pool(pool), markup=False, highlight=False)
 

@@ -30,10 +30,10 @@ def training_tokens(n_examples: int, epochs: int, mean_chars: float | None) -> i
 def mean_record_chars(config: Config, pool_name: str, results_dir: Path) -> float | None:
     """Mean prompt + response characters: from a direct pool, or a prepared pool's manifest."""
     from ablate.data.pools import pool_folder, read_manifest
-    from ablate.data.sources import DIRECT_SOURCES, training_records
+    from ablate.data.sources import source, training_records
 
     pool = config.pools[pool_name]
-    if pool.source in DIRECT_SOURCES:
+    if source(pool.source).direct:
         records = training_records(pool)
         return sum(len(r["prompt"]) + len(r["response"]) for r in records) / max(1, len(records))
     folder = pool_folder((results_dir / "pools").resolve(), pool)

@@ -20,7 +20,7 @@ from rich.text import Text
 
 def clock(seconds: float) -> str:
     """12s, 3m05s, 2h01m: short enough for a table cell."""
-    s = int(max(0.0, seconds))
+    s = int(max(0.0, seconds) + 1e-6)  # start + 65 - start can be 64.99999...
     if s < 60:
         return f"{s}s"
     if s < 3600:

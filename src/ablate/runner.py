@@ -1,9 +1,9 @@
 """Ray Tune runs the trials: one Tune trial per grid cell, with the config's resources.
 
-The only module that imports ray. Workers run `ablate.stages.pipeline.run_trial`, which reads and writes
-the trial's folder; they report only their current stage (for the progress display) and their
-metrics to the driver, which alone writes to MLflow. A retried trial starts again and skips
-the stages the ledger already holds, so Ray's own checkpoints are not needed.
+The only module that imports ray. Workers run `ablate.stages.pipeline.run_trial`, which reads
+and writes the trial's folder; they report only their current stage (for the progress display)
+and their metrics to the driver, which alone writes to MLflow. A retried trial starts again and
+skips the stages the ledger already holds, so Ray's own checkpoints are not needed.
 """
 
 from __future__ import annotations

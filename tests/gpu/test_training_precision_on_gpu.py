@@ -31,7 +31,7 @@ def _config(method: str) -> Any:
 def _train(method: str, tmp_path: Path) -> tuple[Any, dict[str, float], float]:
     from transformers import set_seed
 
-    from ablate.data.synthetic import synthetic_records
+    from ablate.data.fixtures.synthetic import synthetic_records
     from ablate.models.finetune import build_trainer, prepare_model, tokenized_examples
 
     cfg = _config(method)
@@ -85,7 +85,7 @@ def test_the_saved_bfloat16_model_loads_and_generates(
 ) -> None:
     monkeypatch.setenv("ABLATE_CACHE", str(tmp_path / "cache"))
     from ablate.config.schema import GenerationConfig
-    from ablate.data.synthetic import synthetic_records
+    from ablate.data.fixtures.synthetic import synthetic_records
     from ablate.models.finetune import fine_tune
     from ablate.models.generation import (
         generate_samples,

@@ -32,7 +32,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def write_sweep(folder: Path, name: str, judge_model: str) -> Path:
     pool = folder / "pool.jsonl"
-    from ablate.data.synthetic import synthetic_records
+    from ablate.data.fixtures.synthetic import synthetic_records
 
     pool.write_text("".join(json.dumps(r) + "\n" for r in synthetic_records(40, seed=3)))
     sweep = folder / f"{name}.yaml"

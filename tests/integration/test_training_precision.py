@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ablate.config.schema import TrainingConfig
-from ablate.data.synthetic import synthetic_records
+from ablate.data.fixtures.synthetic import synthetic_records
 from ablate.models.finetune import (
     Precision,
     build_trainer,

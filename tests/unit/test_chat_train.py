@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ablate.config.schema import LoraSettings, TrainingConfig
-from ablate.data.synthetic import synthetic_records
+from ablate.data.fixtures.synthetic import synthetic_records
 from ablate.models.chat import (
     ASSISTANT,
     CHAT_TEMPLATE,

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ablate.config.load import load_config
+# What a user gets: config loading with the plug-ins' checks (pool sources, judge backends).
+from ablate.checks import load as load_config
 from ablate.errors import ConfigError, UserError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from ablate.api import resume_sweep, run_sweep
 from ablate.errors import UserError
-from ablate.sweep import resume_sweep, run_sweep
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "sweeps" / "quickstart.yaml"

@@ -20,7 +20,7 @@ from ablate.config.schema import (
     PoolConfig,
     TrainingConfig,
 )
-from ablate.data.synthetic import synthetic_records
+from ablate.data.fixtures.synthetic import synthetic_records
 from ablate.judge.hf import HFJudge, level_token_ids
 from ablate.judge.rubric import LIKERT_LEVELS, LIKERT_RUBRIC, LIKERT_VERSION, render_likert
 from ablate.models.chat import END_OF_TURN, SPECIAL_TOKENS, prompt_text

@@ -16,7 +16,7 @@ import pytest
 
 from ablate.config.schema import PoolConfig
 from ablate.data.build import BuildStats, Record
-from ablate.data.hf_dataset import build_hf
+from ablate.data.sources.hf import build_hf
 from ablate.errors import UserError
 
 ROWS = {"prompt": ["P1", "P2", "P3"], "response": ["R1", None, "R3"], "source": ["a", "b", "a"]}

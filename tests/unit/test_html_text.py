@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ablate.data.html_text import html_to_text, is_url_text, prose
+from ablate.data.sources.stackexchange.html_text import html_to_text, is_url_text, prose
 
 
 def test_code_block_is_fenced_verbatim_with_entities_unescaped() -> None:

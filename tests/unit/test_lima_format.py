@@ -10,7 +10,7 @@ import pytest
 
 from ablate.config.schema import PoolConfig
 from ablate.data.build import BuildStats, Record
-from ablate.data.lima_format import build_lima
+from ablate.data.sources.lima import build_lima
 from ablate.errors import UserError
 
 LIMA_TEST = Path(__file__).parents[3] / "shared" / "data" / "lima_test.jsonl"

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ablate.data import pool_stats
-from ablate.data.pool_stats import format_manifest_table, manifest_warnings, pool_statistics
+from ablate.data import stats as pool_stats
+from ablate.data.stats import format_manifest_table, manifest_warnings, pool_statistics
 
 
 def record(prompt: str, response: str, index: int = 0) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from ablate.config.schema import (
     PoolConfig,
     TrainingConfig,
 )
-from ablate.data.se_dump import find_sites
+from ablate.data.sources.stackexchange.dump import find_sites
 from ablate.errors import UserError
 from ablate.judge.cache import JudgeCache
 from ablate.judge.http_client import ChatClient, EndpointSettings

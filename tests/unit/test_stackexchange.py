@@ -12,11 +12,15 @@ import pytest
 
 from ablate.config.schema import ExchangeSampling, PoolConfig, StackExchangeFilters
 from ablate.data.build import BuildStats, Record
-from ablate.data.se_dump import site_name
-from ablate.data.se_filters import is_first_person, refers_to_other_answers, title_needs_body
-from ablate.data.se_sampling import draw_order
-from ablate.data.stackexchange import build_stackexchange
-from ablate.data.synthetic_dumps import write_stackexchange_dump
+from ablate.data.fixtures.dumps import write_stackexchange_dump
+from ablate.data.sources.stackexchange import build_stackexchange
+from ablate.data.sources.stackexchange.dump import site_name
+from ablate.data.sources.stackexchange.filters import (
+    is_first_person,
+    refers_to_other_answers,
+    title_needs_body,
+)
+from ablate.data.sources.stackexchange.sampling import draw_order
 from ablate.errors import UserError
 
 # ~1,600 characters of neutral prose: passes every rule with default thresholds.
@@ -386,7 +390,7 @@ def test_synthetic_dump_round_trip_exercises_every_rule(tmp_path: Path) -> None:
 
 
 def test_worker_processes_give_the_same_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ablate.data import se_filters
+    from ablate.data.sources.stackexchange import filters as se_filters
 
     jobs: list[se_filters.Job] = [
         (20, GOOD, TITLE), (3, GOOD, TITLE), (None, None, TITLE),
@@ -449,20 +453,15 @@ def test_a_pool_the_filters_empty_is_built_with_a_warning(tmp_path: Path) -> Non
     assert stats.warnings == ["the pool has 0 records: size is 0."]
 
 
-def test_prepared_pool_carries_the_warnings_into_manifest_and_cli(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from types import SimpleNamespace
-
-    from ablate.data import commands
+def test_prepared_pool_carries_the_warnings_into_manifest_and_cli(tmp_path: Path) -> None:
+    from ablate.api import inspect_pool, prepare_pools_of
 
     write_site(tmp_path / "dump", "physics", thread(1))
     write_empty_site(tmp_path / "dump", "coffee")
-    pool = PoolConfig(source="stackexchange", path=str(tmp_path / "dump"))
-    config = SimpleNamespace(pools={"se": pool}, data=SimpleNamespace(embedding_model=None))
-    monkeypatch.setattr(commands, "load_config", lambda *args, **kwargs: config)
-    monkeypatch.setattr(commands, "require_data", lambda config: None)
-    [prepared] = commands.prepare_pools_of(tmp_path / "x.yaml", [], tmp_path / "results")
+    experiment = tmp_path / "pools.yaml"
+    experiment.write_text(f"pools:\n  se: {{source: stackexchange, path: {tmp_path / 'dump'}}}\n")
+    [prepared] = prepare_pools_of(experiment, [], tmp_path / "results")
     assert prepared.records == 1
     assert len(prepared.warnings) == 1 and prepared.warnings[0].startswith("site 'coffee'")
-    shown = commands.inspect_pool(prepared.folder)
+    shown = inspect_pool(prepared.folder)
     assert "Warnings" in shown and "site 'coffee'" in shown

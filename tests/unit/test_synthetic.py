@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from ablate.data.synthetic import TOPICS, synthetic_records
+from ablate.data.fixtures.synthetic import TOPICS, synthetic_records
 
 STEM = {"python programming", "linear algebra", "astronomy", "chemistry"}
 NON_STEM = {"cooking", "gardening", "personal finance", "travel", "photography", "music theory"}
@@ -29,7 +29,7 @@ def test_same_arguments_give_identical_records(split: str) -> None:
 
 def test_records_do_not_depend_on_the_process_hash_seed() -> None:
     # hash() is salted per process; a fresh interpreter with another seed must agree.
-    code = "from ablate.data.synthetic import synthetic_records as s; print(s(50, 3)[49])"
+    code = "from ablate.data.fixtures.synthetic import synthetic_records as s; print(s(50, 3)[49])"
     outs = {
         subprocess.run(
             [sys.executable, "-c", code],

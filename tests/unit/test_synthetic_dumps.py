@@ -9,7 +9,7 @@ from pathlib import Path
 
 import py7zr
 
-from ablate.data.synthetic_dumps import (
+from ablate.data.fixtures.dumps import (
     WIKIHOW_CATEGORIES,
     write_stackexchange_dump,
     write_wikihow_csv,

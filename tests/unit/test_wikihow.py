@@ -12,7 +12,7 @@ import pytest
 
 from ablate.config.schema import PoolConfig
 from ablate.data.build import BuildStats, Record
-from ablate.data.wikihow import build_wikihow, prepare_article, prune_links, rewrite_opener
+from ablate.data.sources.wikihow import build_wikihow, prepare_article, prune_links, rewrite_opener
 from ablate.errors import UserError
 
 CATEGORIES = {"Food": 6, "Travel": 3, "Pets": 1}

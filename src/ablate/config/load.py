@@ -16,7 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ablate.config.schema import Config
 from ablate.config.shape import shape_problem
-from ablate.config.validate import semantic_problems
+from ablate.config.validate import PluginChecks, semantic_problems
 from ablate.errors import ConfigError, UserError
 
 COMMAND_LINE = "command line"
@@ -216,7 +216,10 @@ def load_sources(sweep_path: Path, overrides: list[str]) -> list[tuple[str, dict
 
 
 def load_config(
-    sweep_path: str | Path, overrides: list[str] | None = None, require_sweep: bool = True
+    sweep_path: str | Path,
+    overrides: list[str] | None = None,
+    require_sweep: bool = True,
+    plugins: PluginChecks | None = None,
 ) -> Config:
     """The validated config. require_sweep=False also accepts an experiment file (no name, no
     sweep section, no model or judge), for commands that only need its pools (`ablate data
@@ -236,7 +239,7 @@ def load_config(
     later = [f"{key}: {REQUIRED}" for key in missing]
     if not missing:
         config: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
-        later += semantic_problems(config, require_sweep)
+        later += semantic_problems(config, require_sweep, plugins)
     problems += [p for p in later if not _follows_from(p, bad)]
     if problems:
         raise ConfigError(str(sweep_path), problems)

@@ -6,12 +6,13 @@ them at once.
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
-from ablate.config.schema import Config, JudgeConfig, LoraSettings, PoolConfig
-from ablate.data.sources import POOL_SOURCES
-from ablate.judge.backends import JUDGE_BACKENDS, JUDGE_MODES
+from ablate.config.schema import Config, LoraSettings
 from ablate.registry import suggest
+
+# (config, whole sweep or pools only) -> problems only the plug-ins know about.
+PluginChecks = Callable[[Config, bool], list[str]]
 
 TRAINING_METHODS = ["full", "lora"]
 DTYPES = ["auto", "bfloat16", "float16", "float32"]
@@ -60,71 +61,6 @@ def _seed_problems(path: str, seeds: list[int]) -> list[str]:
         for s in seeds
         if not 0 <= s < SEED_LIMIT
     ]
-
-
-# source -> what its `path` must be ("file" or "folder"); hf reads `dataset` instead.
-PATH_KINDS = {"jsonl": "file", "wikihow": "file", "lima": "file", "stackexchange": "folder"}
-# Downloads a user fetches separately (dumps, exports): a config may name them before they
-# exist, so `validate` and `plan` warn and `run` / `data prepare` stop before any trial.
-EXTERNAL_SOURCES = ("stackexchange", "wikihow", "lima")
-
-
-def _missing_data(path: str, pool: PoolConfig) -> str | None:
-    kind = PATH_KINDS[pool.source]
-    exists = Path(pool.path or "").is_file() if kind == "file" else Path(pool.path or "").is_dir()
-    return None if exists else f"{path}.path: no such {kind} {pool.path}"
-
-
-def _path_problems(path: str, pool: PoolConfig) -> list[str]:
-    if not pool.path:
-        return [
-            f"{path}.path: a {pool.source} pool needs the path of its {PATH_KINDS[pool.source]}"
-        ]
-    missing = _missing_data(path, pool)
-    return [missing] if missing and pool.source not in EXTERNAL_SOURCES else []
-
-
-def data_warnings(config: Config) -> list[str]:
-    """External data a config names that is not there yet (fine to validate, not to run)."""
-    used = {arm.pool for arm in config.sweep.arms.values()} or set(config.pools)
-    pools = [(f"pools.{name}", pool) for name, pool in config.pools.items() if name in used]
-    pools.append(("evaluation.prompts", config.evaluation.prompts))
-    warnings = []
-    for path, pool in pools:
-        if pool.source in EXTERNAL_SOURCES and pool.path:
-            missing = _missing_data(path, pool)
-            warnings += (
-                [f"{missing}: fetch the data before running (see data/README.md)"]
-                if missing
-                else []
-            )
-    return warnings
-
-
-def _sampling_problems(path: str, pool: PoolConfig) -> list[str]:
-    problems = _choice(f"{path}.prompt_from", pool.prompt_from, ["body", "random", "title"])
-    problems += _positive(f"{path}.sampling.temperature", pool.sampling.temperature)
-    f = pool.filters
-    if f.min_answer_chars > f.max_answer_chars:
-        problems.append(f"{path}.filters.min_answer_chars: larger than max_answer_chars")
-    return problems
-
-
-def pool_problems(path: str, pool: PoolConfig) -> list[str]:
-    problem = POOL_SOURCES.problem(pool.source)
-    if problem:
-        return [f"{path}.source: {problem}"]
-    problems = _path_problems(path, pool) if pool.source in PATH_KINDS else []
-    if pool.source == "hf" and not pool.dataset:
-        problems.append(f"{path}.dataset: an hf pool needs a dataset name or saved folder")
-    if pool.source == "synthetic":
-        problems += _positive(f"{path}.size", pool.size or 0)
-    elif pool.size is not None:
-        problems += _positive(f"{path}.size", pool.size)
-    if pool.source == "stackexchange":
-        problems += _sampling_problems(path, pool)
-    problems += _seed_problems(f"{path}.seed", [pool.seed])
-    return problems
 
 
 def sweep_problems(config: Config) -> list[str]:
@@ -205,85 +141,6 @@ def generation_problems(config: Config) -> list[str]:
     return problems
 
 
-def _judge_backend_problems(j: JudgeConfig) -> list[str]:
-    if j.backend == "hf":
-        problems = (
-            []
-            if j.mode == "likert"
-            else [f"judge.mode: the hf judge grades likert only; use backend openai for '{j.mode}'"]
-        )
-        if j.template:
-            problems.append(
-                "judge.template: rubric files apply to the openai backend; the hf judge scores "
-                "the built-in likert rubric from its level-token probabilities"
-            )
-        problems += _positive("judge.batch_size", j.batch_size)
-        problems += _at_least("judge.max_input_tokens", j.max_input_tokens, 256)
-        problems += _choice("judge.dtype", j.dtype, DTYPES)
-        if not 0 <= j.min_level_mass < 1:
-            problems.append(f"judge.min_level_mass: must be in [0, 1), got {j.min_level_mass}")
-        return problems
-    problems = (
-        []
-        if j.base_url
-        else [
-            "judge.base_url: the openai backend needs the endpoint, e.g. https://api.openai.com/v1"
-        ]
-    )
-    for key in ("max_concurrency", "timeout_s", "max_tokens"):
-        problems += _positive(f"judge.{key}", getattr(j, key))
-    problems += _at_least("judge.max_retries", j.max_retries, 0)
-    if j.pairwise_samples_per_prompt is not None:
-        problems += _at_least("judge.pairwise_samples_per_prompt", j.pairwise_samples_per_prompt, 1)
-    problems += _within("judge.temperature", j.temperature, "[0, 2]")
-    if j.requests_per_minute is not None:
-        problems += _positive("judge.requests_per_minute", j.requests_per_minute)
-    if j.top_logprobs is not None:  # OpenAI's API allows 0-20 alternatives per position
-        problems += _within("judge.top_logprobs", j.top_logprobs, "[0, 20]")
-    for key in ("price_prompt_per_million", "price_completion_per_million"):
-        value = getattr(j, key)
-        problems += [] if value is None else _at_least(f"judge.{key}", value, 0)
-    return problems
-
-
-def _judge_reference_problems(config: Config) -> list[str]:
-    j = config.judge
-    if j.mode != "pairwise":
-        return []
-    if bool(j.reference_arm) == bool(j.reference_file):
-        return [
-            "judge.reference_arm: pairwise needs exactly one of reference_arm "
-            "(another arm of the sweep) or reference_file (baseline responses)"
-        ]
-    if j.reference_arm and j.reference_arm not in config.sweep.arms:
-        arms = sorted(config.sweep.arms)
-        return [
-            f"judge.reference_arm: no arm '{j.reference_arm}' in {arms}."
-            f"{suggest(j.reference_arm, arms)}"
-        ]
-    if j.reference_file and not Path(j.reference_file).is_file():
-        return [f"judge.reference_file: no such file {j.reference_file}"]
-    return []
-
-
-def judge_problems(config: Config) -> list[str]:
-    j = config.judge
-    backend_problem = JUDGE_BACKENDS.problem(j.backend)
-    if backend_problem:
-        return [f"judge.backend: {backend_problem}"]
-    problems = _choice("judge.mode", j.mode, JUDGE_MODES)
-    problems += _judge_backend_problems(j)
-    problems += _judge_reference_problems(config)
-    if j.template and not Path(j.template).is_file():
-        problems.append(f"judge.template: no such file {j.template}")
-    if (
-        j.name is not None
-        and not j.name.replace("-", "").replace("_", "").replace(".", "").isalnum()
-    ):
-        problems.append(f"judge.name: '{j.name}' must be letters, digits, '-', '_' or '.'")
-    return problems
-
-
 def analysis_problems(config: Config) -> list[str]:
     a = config.analysis
     problems = _positive("analysis.equivalence_margin", a.equivalence_margin)
@@ -317,18 +174,24 @@ def runtime_problems(config: Config) -> list[str]:
     return problems
 
 
-def semantic_problems(config: Config, require_sweep: bool = True) -> list[str]:
-    """Every problem of a sweep; only the pools' when require_sweep is False (data prepare)."""
-    problems = [
-        p for name, pool in config.pools.items() for p in pool_problems(f"pools.{name}", pool)
-    ]
-    if not require_sweep:
-        return problems
-    problems += pool_problems("evaluation.prompts", config.evaluation.prompts)
-    problems += sweep_problems(config)
-    problems += training_problems(config)
-    problems += generation_problems(config)
-    problems += judge_problems(config)
-    problems += analysis_problems(config)
-    problems += runtime_problems(config)
-    return problems
+def _seeds_of_pools(config: Config) -> list[str]:
+    pools = [(f"pools.{name}", pool) for name, pool in config.pools.items()]
+    pools.append(("evaluation.prompts", config.evaluation.prompts))
+    return [p for path, pool in pools for p in _seed_problems(f"{path}.seed", [pool.seed])]
+
+
+def semantic_problems(
+    config: Config, require_sweep: bool = True, plugins: PluginChecks | None = None
+) -> list[str]:
+    """Every problem of a sweep; only the pools' when require_sweep is False (data prepare).
+
+    `plugins` adds what the plug-ins know (a pool source's paths, a judge backend's settings):
+    config sits below them and cannot import them, so the caller hands their checks in."""
+    problems = _seeds_of_pools(config)
+    if require_sweep:
+        problems += sweep_problems(config)
+        problems += training_problems(config)
+        problems += generation_problems(config)
+        problems += analysis_problems(config)
+        problems += runtime_problems(config)
+    return problems + (plugins(config, require_sweep) if plugins else [])

@@ -6,14 +6,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from ablate.config.schema import Config
-from ablate.config.validate import data_warnings
 from ablate.data.pools import read_manifest
-from ablate.data.sources import DIRECT_SOURCES, evaluation_records, training_records
+from ablate.data.sources import evaluation_records, source, training_records
 from ablate.errors import UserError
 
 
 def used_pools(config: Config) -> list[str]:
     return sorted({arm.pool for arm in config.sweep.arms.values()})
+
+
+def data_warnings(config: Config) -> list[str]:
+    """Downloads a config names that are not there yet (fine to validate, not to run)."""
+    used = set(used_pools(config)) or set(config.pools)
+    pools = [(f"pools.{name}", pool) for name, pool in config.pools.items() if name in used]
+    pools.append(("evaluation.prompts", config.evaluation.prompts))
+    warnings = []
+    for path, pool in pools:
+        spec = source(pool.source)
+        missing = spec.missing(path, pool) if spec.external and pool.path else None
+        if missing:
+            warnings.append(f"{missing}: fetch the data before running (see data/README.md)")
+    return warnings
 
 
 def _check_size(name: str, records: int, largest: int) -> None:
@@ -35,7 +48,7 @@ def check_pools(config: Config) -> None:
     """Direct pools parse, have responses and can fill the largest size; prompts exist."""
     largest = max(config.sweep.sizes, default=0)
     for name in used_pools(config):
-        if config.pools[name].source in DIRECT_SOURCES:
+        if source(config.pools[name].source).direct:
             _check_size(name, len(training_records(config.pools[name])), largest)
     prompts = evaluation_prompt_count(config)
     if prompts is not None and prompts < 2:

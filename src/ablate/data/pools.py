@@ -14,13 +14,12 @@ import json
 import shutil
 import time
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ablate.config.schema import PoolConfig
 from ablate.data.build import BuildStats, Record
-from ablate.data.sources import POOL_SOURCES
+from ablate.data.sources import source
 from ablate.errors import UserError
 from ablate.files import atomic_write_json, read_json, stable_hash
 
@@ -64,25 +63,9 @@ def provenance(pool: PoolConfig) -> list[dict[str, Any]]:
         raise UserError(f"{location}: cannot read the pool's source files ({exc}).") from None
 
 
-# The settings that change each source's records; the others do not touch its key.
-# Paths are left out on purpose: where the files sit does not matter, their content does.
-RELEVANT_SETTINGS = {
-    "synthetic": ("size", "seed"),
-    "jsonl": ("prompt_field", "response_field"),
-    "stackexchange": ("size", "seed", "filters", "sampling", "prompt_from"),
-    "wikihow": ("size", "seed", "title_field", "text_field", "category_field"),
-    "lima": (),
-    "hf": ("dataset", "split", "prompt_field", "response_field"),
-}
-
-
 def pool_settings(pool: PoolConfig) -> dict[str, Any]:
-    values = asdict(pool)
-    settings = {"source": pool.source}
-    settings |= {k: values[k] for k in RELEVANT_SETTINGS.get(pool.source, tuple(values))}
-    if pool.dataset and Path(pool.dataset).exists():
-        settings.pop("dataset", None)  # a local folder: provenance covers its content
-    return settings
+    """The settings that change the pool's records (its source says which)."""
+    return source(pool.source).key_settings(pool)
 
 
 def pool_key(pool: PoolConfig) -> str:
@@ -122,7 +105,7 @@ def _manifest(
     records_path: Path,
     embedding_model: str | None,
 ) -> dict[str, Any]:
-    from ablate.data.pool_stats import pool_statistics
+    from ablate.data.stats import pool_statistics
 
     return {
         "pool": {
@@ -150,7 +133,7 @@ def prepare_pool(
     (tmp / "work").mkdir(parents=True)
     try:
         stats = BuildStats()
-        builder = POOL_SOURCES.get(pool.source)
+        builder = source(pool.source).build
         _write_records(builder(pool, "train", stats, tmp / "work"), tmp / RECORDS, stats)
         shutil.rmtree(tmp / "work")
         manifest = _manifest(name, pool, key, stats, tmp / RECORDS, embedding_model)

@@ -1,4 +1,5 @@
-"""Reference responses for pairwise judging: another arm's generations or a baseline file."""
+"""Reference responses for pairwise judging: parsing a baseline file, and an arm's samples as
+references (the judge stage reads that arm's generations from its trial folder)."""
 
 from __future__ import annotations
 
@@ -8,30 +9,15 @@ from typing import Any
 
 from ablate.config.schema import JudgeConfig
 from ablate.errors import UserError
-from ablate.ledger import DONE, TrialLedger
-from ablate.plan import Trial
 
 
-def _first_sample_by_prompt(rows: list[dict[str, Any]]) -> dict[str, str]:
+def first_sample_by_prompt(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """prompt id -> the response of its lowest-numbered sample (an arm's responses as the
+    reference another arm is compared with)."""
     references: dict[str, str] = {}
     for row in sorted(rows, key=lambda r: r.get("sample", 0)):
         references.setdefault(row["prompt_id"], row["response"])
     return references
-
-
-def _from_arm(cfg: JudgeConfig, trial: Trial, trial_root: Path) -> dict[str, str]:
-    folder = f"{cfg.reference_arm}-n{trial.n_examples}-s{trial.seed}"
-    generate = TrialLedger(trial_root.parent / folder).stage_dir("generate")
-    if not (generate / DONE).is_file():
-        raise UserError(
-            f"judge.reference_arm: arm '{cfg.reference_arm}' has no generations for "
-            f"n={trial.n_examples}, seed={trial.seed} yet; run the sweep first, then compare "
-            "with `ablate judge RESULTS/SWEEP judge.mode=pairwise ...`."
-        )
-    rows = [
-        json.loads(line) for line in (generate / "samples.jsonl").read_text("utf-8").splitlines()
-    ]
-    return _first_sample_by_prompt(rows)
 
 
 def read_reference_rows(path: Path) -> list[dict[str, Any]]:
@@ -60,7 +46,8 @@ def read_reference_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _from_file(path: Path, samples: list[dict[str, Any]]) -> dict[str, str]:
+def references_from_file(path: Path, samples: list[dict[str, Any]]) -> dict[str, str]:
+    """prompt id -> the reference response of a judge.reference_file."""
     by_prompt = {s["prompt"]: s["prompt_id"] for s in samples}
     references: dict[str, str] = {}
     for row in read_reference_rows(path):
@@ -68,17 +55,6 @@ def _from_file(path: Path, samples: list[dict[str, Any]]) -> dict[str, str]:
         if prompt_id is not None:
             references.setdefault(str(prompt_id), row["response"])
     return references
-
-
-def load_references(
-    cfg: JudgeConfig, trial: Trial, trial_root: Path, samples: list[dict[str, Any]]
-) -> dict[str, str] | None:
-    """prompt_id -> the reference response; None unless the mode is pairwise."""
-    if cfg.mode != "pairwise":
-        return None
-    if cfg.reference_arm:
-        return _from_arm(cfg, trial, trial_root)
-    return _from_file(Path(cfg.reference_file or ""), samples)
 
 
 def unscored(sample: dict[str, Any], reason: str, cfg: JudgeConfig) -> dict[str, Any]:

@@ -25,7 +25,7 @@ def build_tiny_tokenizer(vocab_size: int = 1024):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from ablate.data.synthetic import synthetic_records
+    from ablate.data.fixtures.synthetic import synthetic_records
 
     # Byte-level BPE: every byte is a token, so any text (and every score digit) encodes.
     core = Tokenizer(models.BPE())

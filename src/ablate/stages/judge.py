@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ablate.errors import UserError
 from ablate.files import atomic_write_json, read_jsonl, write_jsonl
+from ablate.ledger import DONE, TrialLedger
 from ablate.stages.context import TrialContext
 from ablate.stages.generate import SAMPLES
 
@@ -15,7 +17,7 @@ JUDGMENTS, ACCOUNTING = "judgments.jsonl", "accounting.json"
 
 def run_judge(ctx: TrialContext, out: Path) -> None:
     from ablate.judge.backends import create_judge
-    from ablate.judge.references import load_references, unscored
+    from ablate.judge.references import unscored
 
     cfg = ctx.config.judge
     samples = read_jsonl(ctx.stage_path("generate", SAMPLES))
@@ -26,7 +28,7 @@ def run_judge(ctx: TrialContext, out: Path) -> None:
         reason = "the reference arm is not compared with itself"
         judgments = [unscored(s, reason, cfg) for s in samples]
     else:
-        references = load_references(cfg, ctx.trial, ctx.ledger.root, samples)
+        references = _references(ctx, samples)
         cache = Path(cfg.cache_path) if cfg.cache_path else judge_cache_path(ctx.ledger.root)
         judge = create_judge(cfg, ctx.device, cache)
         judgments = judge.judge(samples, references)
@@ -46,3 +48,24 @@ def run_judge(ctx: TrialContext, out: Path) -> None:
 def judge_cache_path(trial_root: Path) -> Path:
     """One reply cache per results folder (results/judge_cache.sqlite), shared by its sweeps."""
     return trial_root.parents[2] / "judge_cache.sqlite"
+
+
+def _references(ctx: TrialContext, samples: list[dict[str, Any]]) -> dict[str, str] | None:
+    """prompt id -> the reference response (pairwise only): another arm's first sample at the
+    same size and seed, or the reference file's."""
+    from ablate.judge.references import first_sample_by_prompt, references_from_file
+
+    cfg, trial = ctx.config.judge, ctx.trial
+    if cfg.mode != "pairwise":
+        return None
+    if not cfg.reference_arm:
+        return references_from_file(Path(cfg.reference_file or ""), samples)
+    folder = f"{cfg.reference_arm}-n{trial.n_examples}-s{trial.seed}"
+    generate = TrialLedger(ctx.ledger.root.parent / folder).stage_dir("generate")
+    if not (generate / DONE).is_file():
+        raise UserError(
+            f"judge.reference_arm: arm '{cfg.reference_arm}' has no generations for "
+            f"n={trial.n_examples}, seed={trial.seed} yet; run the sweep first, then compare "
+            "with `ablate judge RESULTS/SWEEP judge.mode=pairwise ...`."
+        )
+    return first_sample_by_prompt(read_jsonl(generate / SAMPLES))

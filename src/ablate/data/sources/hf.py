@@ -16,7 +16,8 @@ from typing import Any
 
 from ablate.config.schema import PoolConfig
 from ablate.data.build import BuildStats, Record
-from ablate.data.lima_format import turns_record
+from ablate.data.sources.lima import turns_record
+from ablate.data.sources.spec import PoolSource
 from ablate.errors import UserError
 
 # A local file loads through the packaged builder of its format.
@@ -187,3 +188,17 @@ def build_hf(pool: PoolConfig, split: str, stats: BuildStats) -> Iterator[Record
             record["source"] = group
         stats.kept_by_group[group or split_name or label] += 1
         yield record
+
+
+def _hf_problems(path: str, pool: PoolConfig) -> list[str]:
+    if pool.dataset:
+        return []
+    return [f"{path}.dataset: an hf pool needs a dataset name or saved folder"]
+
+
+SOURCE = PoolSource(
+    "hf",
+    lambda pool, split, stats, work_dir: build_hf(pool, split, stats),
+    settings=("dataset", "split", "prompt_field", "response_field"),
+    checks=_hf_problems,
+)

@@ -2,8 +2,8 @@
 records out, each filter a switch and every removal counted.
 
 Two passes, both with bounded memory:
-1. per site: Posts.xml -> a scratch SQLite file (se_dump) -> each question with its top
-   answer, through the filters (se_filters) -> the eligible records, in the site's question
+1. per site: Posts.xml -> a scratch SQLite file (dump.py) -> each question with its top
+   answer, through the filters (filters.py) -> the eligible records, in the site's question
    order, appended to one store in work_dir;
 2. draw sites (se_sampling; the weights need every site's eligible count, hence two
    passes) and take each drawn site's next eligible record.
@@ -28,8 +28,8 @@ from pathlib import Path
 
 from ablate.config.schema import PoolConfig
 from ablate.data.build import EMPTY_POOL, BuildStats, Record
-from ablate.data.html_text import html_to_text
-from ablate.data.se_dump import (
+from ablate.data.sources.spec import PoolSource, positive
+from ablate.data.sources.stackexchange.dump import (
     Candidate,
     RowCount,
     SiteDump,
@@ -40,8 +40,9 @@ from ablate.data.se_dump import (
     question_count,
     rows,
 )
-from ablate.data.se_filters import FilterRunner, switches_on
-from ablate.data.se_sampling import draw_order, group_of, group_shares
+from ablate.data.sources.stackexchange.filters import FilterRunner, switches_on
+from ablate.data.sources.stackexchange.html_text import html_to_text
+from ablate.data.sources.stackexchange.sampling import draw_order, group_of, group_shares
 from ablate.errors import UserError
 
 PROMPT_FROM = ("title", "body", "random")
@@ -231,3 +232,26 @@ def build_stackexchange(pool: PoolConfig, split: str, stats: BuildStats, work_di
     sites = find_sites(_check(pool))
     work_dir.mkdir(parents=True, exist_ok=True)
     return _build(sites, pool, stats, work_dir, workers or _cores())
+
+
+def _sampling_problems(path: str, pool: PoolConfig) -> list[str]:
+    problems = []
+    if pool.prompt_from not in ("body", "random", "title"):
+        problems.append(
+            f"{path}.prompt_from: '{pool.prompt_from}' is not one of ['body', 'random', 'title']."
+        )
+    problems += positive(f"{path}.sampling.temperature", pool.sampling.temperature)
+    f = pool.filters
+    if f.min_answer_chars > f.max_answer_chars:
+        problems.append(f"{path}.filters.min_answer_chars: larger than max_answer_chars")
+    return problems
+
+
+SOURCE = PoolSource(
+    "stackexchange",
+    lambda pool, split, stats, work_dir: build_stackexchange(pool, split, stats, work_dir),
+    settings=("size", "seed", "filters", "sampling", "prompt_from"),
+    path_kind="folder",
+    external=True,
+    checks=_sampling_problems,
+)

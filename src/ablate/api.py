@@ -1,8 +1,10 @@
-"""The public functions behind the commands: validate, plan, run, resume, judge, status.
+"""The public functions behind the commands: validate, plan, run, resume, judge, status,
+report, data prepare and data inspect.
 
 The driver: it checks everything it can before writing anything (checks.py), starts Ray,
 writes the plan, skips what the ledger says is done, hands the rest to the runner, then
-writes summary.csv and syncs MLflow. Only this module talks to both runner and tracking.
+writes summary.csv, the report, and syncs MLflow. Only this module talks to both runner and
+tracking.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from ablate.checks import (
     check_results_dir,
     check_tracking,
     checked_plan,
+    load,
 )
-from ablate.config.load import config_to_dict, load_config, read_yaml
+from ablate.config.load import config_to_dict, read_yaml
 from ablate.config.schema import Config
 from ablate.data.checks import check_prepared_sizes, used_pools
 from ablate.errors import UserError
@@ -75,7 +78,7 @@ def load_and_plan(
     sweep_path: str | Path, overrides: list[str], results_dir: Path = Path("results")
 ) -> tuple[Config, list[Trial]]:
     """`validate` and `plan`: the same sweep checks `run` makes (checks.py), nothing written."""
-    config = load_config(sweep_path, overrides)
+    config = load(sweep_path, overrides)
     return config, checked_plan(config, results_dir)
 
 
@@ -307,7 +310,7 @@ def run_sweep(
     address: str | None,
     notify: Notify = _silent,
 ) -> SweepOutcome:
-    config = load_config(sweep_path, overrides)
+    config = load(sweep_path, overrides)
     return run_config(config, results_dir / config.name, address, notify)
 
 
@@ -321,7 +324,7 @@ def _readable_config(path: Path) -> bool:
         if text.startswith(CONFIG_HEAD):
             read_yaml(path)
         else:
-            load_config(path)
+            load(path)
     except (OSError, UnicodeDecodeError, UserError):
         return False
     return True
@@ -383,7 +386,7 @@ def resume_sweep(
             "under another name, copy the folder (cp -a results/a results/b) and resume the copy."
         )
     sweep_dir = sweep_dir.resolve()
-    config = load_config(saved_config(sweep_dir, notify), overrides)
+    config = load(saved_config(sweep_dir, notify), overrides)
     return run_config(_config_for_folder(config, sweep_dir, notify), sweep_dir, address, notify)
 
 
@@ -425,7 +428,7 @@ def rejudge_sweep(
             "other settings with `ablate run`."
         )
     sweep_dir = sweep_dir.resolve()
-    config = load_config(saved_config(sweep_dir, notify), overrides)
+    config = load(saved_config(sweep_dir, notify), overrides)
     config = _config_for_folder(config, sweep_dir, notify)
     saved, notes = read_trials_noting(sweep_dir)
     for note in notes:
@@ -450,7 +453,7 @@ def report_sweep(sweep_dir: Path, notify: Notify = _silent) -> Answer:
     """`ablate report`: the sweep's report from what is done now (any part of the plan);
     writes only DIR/<sweep>/report/."""
     sweep_dir = sweep_dir.resolve()
-    config = _config_for_folder(load_config(saved_config(sweep_dir, notify)), sweep_dir, notify)
+    config = _config_for_folder(load(saved_config(sweep_dir, notify)), sweep_dir, notify)
     trials, notes = read_trials_noting(sweep_dir)
     if not trials:
         raise UserError(f"{sweep_dir}: no trials planned yet; run the sweep first.")
@@ -473,3 +476,43 @@ def sweep_status(sweep_dir: Path) -> tuple[list[TrialState], list[str]]:
         )
     states = read_states(sweep_dir, trials)
     return states, notes + damage_notes(states)
+
+
+@dataclass
+class PreparedPool:
+    name: str
+    source: str
+    records: int
+    folder: Path
+    # What the build warned about (a source file that added nothing, no records at all),
+    # for the CLI to print; also in the pool's manifest, shown by `ablate data inspect`.
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare_pools_of(
+    config_path: Path, overrides: list[str], results_dir: Path
+) -> list[PreparedPool]:
+    """`ablate data prepare`: every pool an experiment or sweep file defines, built (or found)
+    under results/pools."""
+    from ablate.data.checks import require_data
+    from ablate.data.pools import prepare_pool, read_manifest
+    from ablate.data.stats import manifest_warnings
+
+    config = load(config_path, overrides, require_sweep=False)
+    require_data(config)
+    pools_dir = (results_dir / "pools").resolve()
+    prepared = []
+    for name, pool in sorted(config.pools.items()):
+        folder = prepare_pool(name, pool, pools_dir, config.data.embedding_model)
+        manifest = read_manifest(folder)
+        prepared.append(PreparedPool(name, pool.source, manifest["stats"]["records"], folder,
+                                     manifest_warnings(manifest)))
+    return prepared
+
+
+def inspect_pool(folder: Path) -> str:
+    """`ablate data inspect`: what a prepared pool holds and what each filter rule removed."""
+    from ablate.data.pools import read_manifest
+    from ablate.data.stats import format_manifest_table
+
+    return format_manifest_table(read_manifest(folder))

@@ -26,6 +26,7 @@ from typing import Any
 
 from ablate.config.schema import PoolConfig
 from ablate.data.build import BuildStats, Record, json_object
+from ablate.data.sources.spec import PoolSource
 from ablate.errors import UserError
 
 CSV_SUFFIXES = {".csv"}
@@ -238,3 +239,12 @@ def build_wikihow(pool: PoolConfig, split: str, stats: BuildStats) -> Iterator[R
     for number, category in picked:
         stats.kept_by_group[category] += 1
         yield prepared[number]
+
+
+SOURCE = PoolSource(
+    "wikihow",
+    lambda pool, split, stats, work_dir: build_wikihow(pool, split, stats),
+    settings=("size", "seed", "title_field", "text_field", "category_field"),
+    path_kind="file",
+    external=True,
+)

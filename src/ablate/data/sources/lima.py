@@ -13,6 +13,7 @@ from typing import Any
 
 from ablate.config.schema import PoolConfig
 from ablate.data.build import BuildStats, Record, json_object
+from ablate.data.sources.spec import PoolSource
 from ablate.errors import UserError
 
 CONVERSATIONS = "conversations"
@@ -98,3 +99,11 @@ def build_lima(pool: PoolConfig, split: str, stats: BuildStats) -> Iterator[Reco
         record["source"] = group
         stats.kept_by_group[group] += 1
         yield record
+
+
+SOURCE = PoolSource(
+    "lima",
+    lambda pool, split, stats, work_dir: build_lima(pool, split, stats),
+    path_kind="file",
+    external=True,
+)

@@ -24,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from itertools import repeat
 
 from ablate.config.schema import StackExchangeFilters
-from ablate.data.html_text import html_to_text, prose
+from ablate.data.sources.stackexchange.html_text import html_to_text, prose
 
 # The fixed order; "no_answer" always applies, every other rule has its switch.
 RULES = ("no_answer", "answer_score", "answer_length", "first_person", "other_answers",
