@@ -8,13 +8,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ablate import layout
 from ablate.analysis.sweep import Design, SweepAnalysis, TrialData, analyze_sweep
+from ablate.config.arms import variants
 from ablate.config.schema import Config, PoolConfig
 from ablate.plan import Trial
 from ablate.report import ArmInfo, ReportContext, ReportFiles, TrialRow, write_report
-from ablate.results import TrialState, heldout_by_prompt, judge_scores, loss_curve
+from ablate.results import TrialState, heldout_by_prompt, judge_scores, loss_curve, overrides_text
 
-REPORT = "report"
 ACCOUNTING_KEYS = (
     "judge_calls",
     "judge_cache_hits",
@@ -35,11 +36,22 @@ class Answer:
 
 
 def design_of(config: Config) -> Design:
+    """The analysis' design: every variant (arm x grid point) is an arm of the analysis, and
+    arms are compared within one grid point."""
     s, a = config.sweep, config.analysis
+    found = variants(config)
+    families: dict[str, list[str]] = {}
+    for v in found:
+        families.setdefault(v.family, []).append(v.name)
     return Design(
-        list(s.arms), list(s.sizes), list(s.seeds),
-        config.evaluation.confidence, a.equivalence_margin, a.baseline_arm,
-    )  # fmt: skip
+        [v.name for v in found],
+        list(s.sizes),
+        list(s.seeds),
+        config.evaluation.confidence,
+        a.equivalence_margin,
+        a.baseline_arm,
+        list(families.values()) if len(families) > 1 else None,
+    )
 
 
 def trial_data(sweep_dir: Path, states: list[TrialState]) -> list[TrialData]:
@@ -76,7 +88,7 @@ def _pool_line(name: str, pool: PoolConfig, results_dir: Path) -> str:
     if pool.source == "stackexchange":
         facts.append("filters off: " + ", ".join(off) if off else "every LIMA filter on")
     try:
-        folder = pool_folder((results_dir / "pools").resolve(), pool)
+        folder = pool_folder(layout.pools_dir(results_dir).resolve(), pool)
         if (folder / MANIFEST).is_file():
             facts.append(f"{read_manifest(folder)['stats']['records']:,} records in {folder.name}")
     except Exception:  # a pool whose sources moved: the line says what the config says
@@ -85,11 +97,19 @@ def _pool_line(name: str, pool: PoolConfig, results_dir: Path) -> str:
 
 
 def arm_infos(config: Config, results_dir: Path) -> list[ArmInfo]:
-    return [
-        ArmInfo(arm, spec.pool, _pool_line(spec.pool, config.pools[spec.pool], results_dir))
-        for arm, spec in config.sweep.arms.items()
-        if spec.pool in config.pools
-    ]
+    """Each arm (variant) with its data and settings in one line."""
+    infos = []
+    for v in variants(config):
+        parts = [
+            (f"{w:.0%} of " if len(v.data) > 1 else "")
+            + _pool_line(pool, config.pools[pool], results_dir)
+            for pool, w in v.data.items()
+            if pool in config.pools
+        ]
+        if v.overrides:
+            parts.append(f"settings: {overrides_text(v.overrides).replace(';', ', ')}")
+        infos.append(ArmInfo(v.name, v.pool_label, "; ".join(parts)))
+    return infos
 
 
 def _number(metrics: dict[str, Any], key: str) -> float | None:
@@ -147,7 +167,7 @@ def _caveats(config: Config) -> list[str]:
 
 
 def write_answer(
-    config: Config, sweep_dir: Path, states: list[TrialState], folder_name: str = REPORT
+    config: Config, sweep_dir: Path, states: list[TrialState], folder_name: str = layout.REPORT
 ) -> Answer:
     """Analyse the sweep's done trials and write its report folder (works on a partly
     finished sweep: the missing cells are named)."""
@@ -171,14 +191,18 @@ def write_answer(
 
 
 def arm_params(config: Config) -> dict[str, dict[str, str]]:
-    """Each arm's settings for its MLflow run: its pool and the settings that make the pool."""
+    """Each arm's (variant's) MLflow params: its data, a mixture's weights, the settings that
+    make each pool, and the settings the arm overrides (set.<key>)."""
     from ablate.data.pools import pool_settings
 
     params = {}
-    for arm, spec in config.sweep.arms.items():
-        pool = config.pools.get(spec.pool)
-        settings = pool_settings(pool) if pool is not None else {}
-        params[arm] = {"arm": arm, "pool": spec.pool} | {
-            f"pool.{k}": str(v) for k, v in settings.items()
-        }
+    for v in variants(config):
+        values = {"arm": v.name, "data": v.pool_label}
+        for pool, weight in v.data.items():
+            if pool in config.pools:
+                settings = pool_settings(config.pools[pool])
+                values |= {f"pool.{pool}.{k}": str(x) for k, x in settings.items()}
+                values[f"weight.{pool}"] = f"{weight:g}"
+        values |= {f"set.{key}": str(value) for key, value in v.overrides.items()}
+        params[v.name] = values
     return params

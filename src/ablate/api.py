@@ -10,6 +10,7 @@ tracking.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -17,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ablate.answer import REPORT, Answer, arm_params, write_answer
+from ablate import layout
+from ablate.answer import Answer, arm_params, write_answer
 from ablate.checks import (
     check_environment,
     check_judge,
@@ -40,14 +42,15 @@ from ablate.ledger import (
     write_plan_file,
     write_trial_file,
 )
-from ablate.plan import Trial, plan_id
+from ablate.plan import Trial, plan_id, resolved_config
 from ablate.results import (
     RESOLVED_CONFIG,
     SUMMARY,
     TrialState,
     damage_notes,
+    loss_curve,
     read_states,
-    trial_records,
+    trial_times,
     write_summary,
 )
 
@@ -113,7 +116,32 @@ def _open_tracker(config: Config, results_dir: Path) -> tuple[SweepTracker | Non
     from ablate.tracking import SweepTracker, tracking_uri
 
     uri = tracking_uri(config.tracking.tracking_uri, results_dir)
-    return SweepTracker(uri, config.name, results_dir / "mlartifacts"), uri
+    return SweepTracker(uri, config.name, layout.artifacts_dir(results_dir)), uri
+
+
+def trial_records(states: list[TrialState], sweep_dir: Path, config: Config) -> list[Any]:
+    """What MLflow gets for each done trial: its resolved settings (its arm's overrides in
+    place), numeric metrics, loss curve and real times."""
+    from ablate.tracking import TrialRecord, flatten
+
+    records = []
+    for s in states:
+        if s.metrics is None:
+            continue
+        t = s.trial
+        params = flatten(config_to_dict(resolved_config(config, t)))
+        numeric = {
+            k: v
+            for k, v in s.metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        }
+        curve = loss_curve(sweep_dir, t)
+        record = TrialRecord(
+            t.trial_id, t.folder, t.arm, t.n_examples, t.seed, numeric, params, curve
+        )
+        record.start_time, record.end_time = trial_times(sweep_dir, t)
+        records.append(record)
+    return records
 
 
 def _track(
@@ -127,7 +155,7 @@ def _track(
     from ablate.tracking import flatten, trial_span
 
     params = flatten(config_to_dict(config))
-    records = trial_records(states, sweep_dir, params)
+    records = trial_records(states, sweep_dir, config)
     # A run's start can be set only when it is created: the parent starts with its first trial.
     parent = tracker.parent_run_id(plan_id(trials), params, start_time=trial_span(records)[0])
     created = sum(tracker.record_trial(parent, r) for r in records)
@@ -146,7 +174,7 @@ def prepare_pools(config: Config, results_dir: Path) -> dict[str, Path]:
     temporary folder that is removed)."""
     from ablate.data.pools import prepare_pool
 
-    pools_dir = (results_dir / "pools").resolve()
+    pools_dir = layout.pools_dir(results_dir).resolve()
     created = [d for d in (results_dir, pools_dir) if not d.exists()]
     try:
         folders = {
@@ -165,7 +193,7 @@ def prepare_pools(config: Config, results_dir: Path) -> dict[str, Path]:
 def _record_death(sweep_dir: Path, folder: str, error: str) -> None:
     """A worker that died without recording why (SIGKILL, out of memory, a lost node) gets its
     failure written by the driver from Ray's report, unless some process holds the trial."""
-    ledger = TrialLedger(sweep_dir / "trials" / folder)
+    ledger = TrialLedger(layout.trial_dir(sweep_dir, folder))
     if ledger.is_held():
         return
     running, failure = ledger.running(), ledger.failure()
@@ -245,7 +273,7 @@ class _Work:
     address: str | None
     pool_dirs: dict[str, Path] | None = None  # None: prepare the config's pools
     summary_name: str = SUMMARY
-    report_name: str = REPORT
+    report_name: str = layout.REPORT
     notify: Notify = _silent
     said: set[str] = field(default_factory=set)
     started: float = field(default_factory=time.monotonic)  # the display's clock counts from here
@@ -341,14 +369,14 @@ def saved_config(sweep_dir: Path, notify: Notify = _silent) -> Path:
     """The sweep's resolved config; a trial's copy of it when the sweep's own is damaged."""
     _require_folder(sweep_dir)
     config_path = sweep_dir / RESOLVED_CONFIG
-    if not config_path.is_file() and not (sweep_dir / "trials").is_dir():
+    if not config_path.is_file() and not (sweep_dir / layout.TRIALS).is_dir():
         raise UserError(
             f"{sweep_dir}: no {RESOLVED_CONFIG} here; is this a folder that "
             "`ablate run` wrote (results/<sweep name>)?"
         )
     if _readable_config(config_path):
         return config_path
-    for copy in sorted(sweep_dir.glob(f"trials/*/{RESOLVED_CONFIG}")):
+    for copy in sorted((sweep_dir / layout.TRIALS).glob(f"*/{RESOLVED_CONFIG}")):
         if _readable_config(copy):
             notify(f"note: {config_path} is missing or damaged; using its copy {copy}")
             return copy
@@ -442,10 +470,12 @@ def rejudge_sweep(
         )
     if config.judge.name:
         _refuse_overwrite(sweep_dir, trials)
-    no_pools = {t.pool: Path() for t in trials}  # selection is done: pools are not read again
+    # Selection is done: pools are not read again.
+    no_pools = {pool: Path() for t in trials for pool in t.weights}
     judge = trials[0].judge_name
-    work = _Work(config, trials, sweep_dir, address, no_pools, f"summary-{judge}.csv")
-    work.report_name, work.notify = f"{REPORT}-{judge}", notify
+    summary = layout.judged_name(layout.SUMMARY, judge)
+    work = _Work(config, trials, sweep_dir, address, no_pools, summary)
+    work.report_name, work.notify = layout.judged_name(layout.REPORT, judge), notify
     return _execute(work)
 
 
@@ -500,13 +530,16 @@ def prepare_pools_of(
 
     config = load(config_path, overrides, require_sweep=False)
     require_data(config)
-    pools_dir = (results_dir / "pools").resolve()
+    pools_dir = layout.pools_dir(results_dir).resolve()
     prepared = []
     for name, pool in sorted(config.pools.items()):
         folder = prepare_pool(name, pool, pools_dir, config.data.embedding_model)
         manifest = read_manifest(folder)
-        prepared.append(PreparedPool(name, pool.source, manifest["stats"]["records"], folder,
-                                     manifest_warnings(manifest)))
+        prepared.append(
+            PreparedPool(
+                name, pool.source, manifest["stats"]["records"], folder, manifest_warnings(manifest)
+            )
+        )
     return prepared
 
 

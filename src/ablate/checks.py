@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ablate.config.arms import apply_overrides, variants
 from ablate.config.load import load_config
 from ablate.config.schema import Config
 from ablate.data.checks import check_pools, require_data
@@ -75,7 +76,7 @@ def checked_plan(config: Config, results_dir: Path = Path("results")) -> list[Tr
         pairs = ", ".join(f"{a} = {b}" for a, b in duplicates)
         raise UserError(
             f"sweep.arms: arms with identical data and settings ({pairs}); "
-            "give each arm a different pool."
+            "give each arm different data or settings (a renamed arm is the same trials)."
         )
     return trials
 
@@ -97,7 +98,13 @@ def check_models(config: Config) -> None:
     """Every model loads, and an HTTP judge's key and endpoint are there."""
     from ablate.models.load import check_available
 
-    check_available(config.model.name_or_path, config.model.revision, "model.name_or_path")
+    models = {(config.model.name_or_path, config.model.revision): "model.name_or_path"}
+    for variant in variants(config):
+        resolved = apply_overrides(config, variant.overrides)
+        where = f"sweep.arms.{variant.arm}.overrides: model.name_or_path"
+        models.setdefault((resolved.model.name_or_path, resolved.model.revision), where)
+    for (name, revision), setting in models.items():
+        check_available(name, revision, setting)
     check_judge(config)
 
 

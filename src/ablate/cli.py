@@ -101,10 +101,13 @@ def plan(
 
     config, trials = load_and_plan(sweep, overrides or [], results_dir)
     estimates = estimate_trials(config, trials, results_dir)
+    from ablate.results import overrides_text
+
     table = Table(
         "trial id",
         "arm",
-        "pool",
+        "data",
+        "overrides",
         "n_examples",
         "seed",
         "folder",
@@ -117,7 +120,8 @@ def plan(
         table.add_row(
             t.trial_id,
             t.arm,
-            t.pool,
+            escape(t.pool),
+            escape(overrides_text(t.overrides)) or "-",
             str(t.n_examples),
             str(t.seed),
             t.folder,
@@ -237,9 +241,16 @@ def status(sweep_dir: Path) -> None:
     states, notes = sweep_status(sweep_dir)
     for note in notes:
         _note(f"note: {note}; `ablate resume` redoes what it affects")
-    table = Table("folder", "trial id", "status", title=str(sweep_dir))
+    from ablate.results import overrides_text
+
+    # An arm's data and settings, when some arm varies them (a mixture, overrides, a grid).
+    varied = any(s.trial.data or s.trial.overrides for s in states)
+    columns = ["folder", "trial id", *(["data", "overrides"] if varied else []), "status"]
+    table = Table(*columns, title=str(sweep_dir))
     for state in states:
-        table.add_row(state.trial.folder, state.trial.trial_id, state.label)
+        t = state.trial
+        extra = [escape(t.pool), escape(overrides_text(t.overrides)) or "-"] if varied else []
+        table.add_row(t.folder, t.trial_id, *extra, escape(state.label))
     out.print(table)
     done = sum(state.done for state in states)
     out.print(f"{done}/{len(states)} trials done")

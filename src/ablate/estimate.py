@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ablate import layout
 from ablate.config.schema import Config
-from ablate.plan import Trial
+from ablate.plan import Trial, resolved_config
 
 CHARS_PER_TOKEN = 4.0
 
@@ -36,7 +37,7 @@ def mean_record_chars(config: Config, pool_name: str, results_dir: Path) -> floa
     if source(pool.source).direct:
         records = training_records(pool)
         return sum(len(r["prompt"]) + len(r["response"]) for r in records) / max(1, len(records))
-    folder = pool_folder((results_dir / "pools").resolve(), pool)
+    folder = pool_folder(layout.pools_dir(results_dir).resolve(), pool)
     if not folder.is_dir():
         return None
     stats = read_manifest(folder)["stats"]
@@ -56,12 +57,22 @@ def estimate_trials(
     if j.mode == "pairwise" and j.pairwise_samples_per_prompt is not None:
         samples = min(samples, j.pairwise_samples_per_prompt)
     calls = None if prompts is None else prompts * samples * orders
-    chars = {
-        name: mean_record_chars(config, name, results_dir) for name in {t.pool for t in trials}
-    }
+    pools = {pool for t in trials for pool in t.weights}
+    chars = {name: mean_record_chars(config, name, results_dir) for name in pools}
     return {
         t.folder: TrialEstimate(
-            training_tokens(t.n_examples, config.training.epochs, chars[t.pool]), calls
+            training_tokens(
+                t.n_examples, resolved_config(config, t).training.epochs, _mixed(chars, t)
+            ),
+            calls,
         )
         for t in trials
     }
+
+
+def _mixed(chars: dict[str, float | None], trial: Trial) -> float | None:
+    """Mean characters per example of a trial's data (a mixture: weighted by its shares)."""
+    values = [(chars[pool], w) for pool, w in trial.weights.items()]
+    if any(c is None for c, _ in values):
+        return None
+    return sum(float(c or 0.0) * w for c, w in values)

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ablate import layout
 from ablate.errors import UserError
 from ablate.files import atomic_write_json, read_json_object
 from ablate.plan import JUDGED_STAGES, STAGES, Trial
@@ -37,10 +38,10 @@ from ablate.plan import JUDGED_STAGES, STAGES, Trial
 DONE = "_done.json"
 FAILED = "_failed.json"
 RUNNING = "_running.json"
-TRIAL_LOCK = ".lock"
-TRIAL_FILE = "trial.json"
+TRIAL_LOCK = layout.LOCK
+TRIAL_FILE = layout.TRIAL_FILE
 DEFAULT_JUDGE = "default"
-PLAN_FILE = "plan.json"
+PLAN_FILE = layout.PLAN
 # How long a worker waits for a trial folder another process holds (an orphaned worker of a
 # killed driver dies within seconds; a live one elsewhere means two sweeps share the folder).
 TRIAL_LOCK_WAIT_S = 600.0
@@ -210,7 +211,7 @@ class TrialLedger:
 
 
 def trial_root(sweep_dir: Path, trial: Trial) -> Path:
-    return sweep_dir / "trials" / trial.folder
+    return layout.trial_dir(sweep_dir, trial.folder)
 
 
 def _trial_spec(trial: Trial) -> dict[str, Any]:
@@ -223,6 +224,9 @@ def _trial_spec(trial: Trial) -> dict[str, Any]:
         "seed": trial.seed,
         "stage_keys": trial.stage_keys,
         "judge_name": trial.judge_name,
+        "data": trial.weights,
+        "overrides": trial.overrides,
+        "family": trial.family,
     }
 
 
@@ -230,6 +234,7 @@ def _trial_from_spec(spec: Any) -> Trial | None:
     """The trial a spec describes; None when the spec is damaged."""
     try:
         keys = spec["stage_keys"]
+        data = {str(p): float(w) for p, w in (spec.get("data") or {}).items()}
         trial = Trial(
             str(spec["arm"]),
             str(spec["pool"]),
@@ -237,6 +242,9 @@ def _trial_from_spec(spec: Any) -> Trial | None:
             int(spec["seed"]),
             {stage: str(keys[stage]) for stage in STAGES},
             str(spec.get("judge_name", DEFAULT_JUDGE)),
+            data if len(data) > 1 else None,  # older files: one pool, named in "pool"
+            dict(spec.get("overrides") or {}),
+            str(spec.get("family") or ""),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
@@ -256,7 +264,7 @@ def write_plan_file(sweep_dir: Path, plan_id: str, trials: list[Trial]) -> None:
 
 
 def _trial_from_folder(sweep_dir: Path, folder: str, notes: list[str]) -> Trial | None:
-    path = sweep_dir / "trials" / folder / TRIAL_FILE
+    path = layout.trial_dir(sweep_dir, folder) / TRIAL_FILE
     spec, why = read_json_object(path)
     trial = _trial_from_spec(spec) if spec is not None else None
     if trial is None:
@@ -271,7 +279,7 @@ def read_trials_noting(sweep_dir: Path) -> tuple[list[Trial], list[str]]:
     plan, why = read_json_object(sweep_dir / PLAN_FILE)
     entries = plan.get("trials") if plan is not None else None
     if plan is None or not isinstance(entries, list):
-        folders = sorted(p.parent.name for p in sweep_dir.glob(f"trials/*/{TRIAL_FILE}"))
+        folders = sorted(p.parent.name for p in (sweep_dir / layout.TRIALS).glob(f"*/{TRIAL_FILE}"))
         if why == "missing" or not folders:
             return [], notes  # not a sweep folder, or one whose plan was never written
         notes.append(
@@ -300,7 +308,7 @@ def remove_stale_temporaries(sweep_dir: Path) -> int:
     """Delete stage folders a killed worker left half-written, in trials no live worker holds
     (an orphaned worker of a killed driver may still be writing its own)."""
     removed = 0
-    for root in sorted(p for p in sweep_dir.glob("trials/*") if p.is_dir()):
+    for root in sorted(p for p in (sweep_dir / layout.TRIALS).glob("*") if p.is_dir()):
         if TrialLedger(root).is_held():
             continue
         stale = [

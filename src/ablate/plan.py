@@ -9,11 +9,13 @@ trial's result and nothing else: resources, retries, paths and memory-only setti
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ablate.config.arms import apply_overrides, variants
 from ablate.config.schema import Config
 from ablate.files import stable_hash
 
@@ -60,6 +62,14 @@ class Trial:
     seed: int
     stage_keys: dict[str, str]
     judge_name: str = "default"  # judge/<name>/ and score/<name>/ in the trial's folder
+    # pool -> weight of the arm's data (one pool: weight 1); None: {pool: 1.0}
+    data: dict[str, float] | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)  # the arm's (and grid's) settings
+    family: str = ""  # its grid point: arms are compared within one
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return self.data if self.data else {self.pool: 1.0}
 
     @property
     def trial_id(self) -> str:
@@ -86,17 +96,27 @@ def _without(section: Any, *memory_only: str) -> dict[str, Any]:
     return values
 
 
+def data_fingerprint(weights: dict[str, float], pool_fingerprints: dict[str, str]) -> Any:
+    """What a trial's data is: one pool's fingerprint (as before mixtures existed, so old
+    trials keep their ids), or each pool's fingerprint with its weight (names do not matter)."""
+    if len(weights) == 1:
+        return pool_fingerprints[next(iter(weights))]
+    return ["mixture", sorted((pool_fingerprints[p], round(w, 12)) for p, w in weights.items())]
+
+
 def stage_keys(
     config: Config,
-    pool_fingerprint: str,
+    data: Any,
     eval_fingerprint: str,
     n: int,
     seed: int,
     code: CodeVersions,
     judge_fingerprint: str = "",
 ) -> dict[str, str]:
+    """config: the trial's resolved config (its arm's overrides in place); data: its
+    data_fingerprint."""
     v = code.stages
-    keys = {"select": stable_hash([v["select"], pool_fingerprint, n, seed])}
+    keys = {"select": stable_hash([v["select"], data, n, seed])}
     training = _without(config.training, "micro_batch_size", "gradient_checkpointing")
     if config.training.method != "lora":
         training.pop("lora")  # LoRA settings do not touch a full fine-tune
@@ -151,31 +171,51 @@ def plan_trials(
     versions: Versions,
     judge_fingerprint: str = "",
 ) -> list[Trial]:
-    """One trial per (arm, size, seed), in that nesting order.
+    """One trial per (variant, size, seed), in that nesting order; a variant is an arm at a
+    grid point (ablate.config.arms). Each trial is keyed with its resolved config, so two arms
+    that differ only in one setting are two trials, and a renamed arm with the same settings is
+    the same trial.
 
     judge_fingerprint: the content of the judge's template and reference files. A pairwise
-    judge against another arm also depends on that arm's generations at the same size and
-    seed, so their generate key enters the judge key."""
-    code = versions(config)
-    keys = {
-        (arm_name, n, seed): stage_keys(
-            config, pool_fingerprints[arm.pool], eval_fingerprint, n, seed, code, judge_fingerprint
-        )
-        for arm_name, arm in config.sweep.arms.items()
-        for n in config.sweep.sizes
-        for seed in config.sweep.seeds
-    }
+    judge against another arm also depends on that arm's generations at the same size, seed
+    and grid point, so their generate key enters the judge key."""
+    cells = {}
+    for variant in variants(config):
+        resolved = apply_overrides(config, variant.overrides)
+        code = versions(resolved)
+        data = data_fingerprint(variant.data, pool_fingerprints)
+        for n in config.sweep.sizes:
+            for seed in config.sweep.seeds:
+                keys = stage_keys(
+                    resolved, data, eval_fingerprint, n, seed, code, judge_fingerprint
+                )
+                cells[(variant.arm, variant.family, n, seed)] = (variant, resolved, code, keys)
     reference = config.judge.reference_arm if config.judge.mode == "pairwise" else None
     trials = []
-    for (arm_name, n, seed), trial_keys in keys.items():
+    for (_, family, n, seed), (variant, resolved, code, keys) in cells.items():
         if reference is not None:
-            ref_generate = keys[(reference, n, seed)]["generate"]
-            trial_keys |= judge_keys(
-                config, trial_keys["generate"], code, judge_fingerprint, ref_generate
+            ref_generate = cells[(reference, family, n, seed)][3]["generate"]
+            keys |= judge_keys(resolved, keys["generate"], code, judge_fingerprint, ref_generate)
+        data = variant.data if len(variant.data) > 1 else None
+        trials.append(
+            Trial(
+                variant.name,
+                variant.pool_label,
+                n,
+                seed,
+                keys,
+                judge_name(resolved, code),
+                data,
+                variant.overrides,
+                family,
             )
-        pool = config.sweep.arms[arm_name].pool
-        trials.append(Trial(arm_name, pool, n, seed, trial_keys, judge_name(config, code)))
+        )
     return trials
+
+
+def resolved_config(config: Config, trial: Trial) -> Config:
+    """The config a trial runs with: the sweep's, with its arm's settings in place."""
+    return apply_overrides(config, trial.overrides)
 
 
 def rejudged_trials(
@@ -185,16 +225,20 @@ def rejudged_trials(
     kept (so judging needs neither the raw data nor the training settings again), only the
     judge and score keys and the judge's name are new."""
     by_cell = {(t.arm, t.n_examples, t.seed): t for t in saved}
-    code = versions(config)
     reference = config.judge.reference_arm if config.judge.mode == "pairwise" else None
     trials = []
     for t in saved:
+        resolved = resolved_config(config, t)
+        code = versions(resolved)
         generate = t.stage_keys["generate"]
-        ref = (
-            by_cell[(reference, t.n_examples, t.seed)].stage_keys["generate"] if reference else None
+        ref = None
+        if reference:
+            ref_arm = f"{reference}-{t.family}" if t.family else reference
+            ref = by_cell[(ref_arm, t.n_examples, t.seed)].stage_keys["generate"]
+        keys = t.stage_keys | judge_keys(resolved, generate, code, judge_fingerprint, ref)
+        trials.append(
+            dataclasses.replace(t, stage_keys=keys, judge_name=judge_name(resolved, code))
         )
-        keys = t.stage_keys | judge_keys(config, generate, code, judge_fingerprint, ref)
-        trials.append(Trial(t.arm, t.pool, t.n_examples, t.seed, keys, judge_name(config, code)))
     return trials
 
 

@@ -20,16 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ablate import layout
 from ablate.files import atomic_write_text, read_json_object, read_jsonl_lenient
 from ablate.ledger import TrialLedger, trial_root
 from ablate.plan import Trial
 
-RESOLVED_CONFIG = "config.yaml"
-SUMMARY = "summary.csv"
+RESOLVED_CONFIG = layout.CONFIG
+SUMMARY = layout.SUMMARY
 INTERRUPTED = "no failure recorded: killed, out of memory or a lost node"
 
 COLUMNS = [
-    "trial_id", "arm", "pool", "n_examples", "seed", "status", "judge",
+    "trial_id", "arm", "pool", "data", "overrides", "n_examples", "seed", "status", "judge",
     "judge_mean", "judge_ci_low", "judge_ci_high",
     "judge_t_mean", "judge_t_low", "judge_t_high", "judge_unscored_flag",
     "judge_prompts", "judge_scored", "judge_unscored", "judge_unscored_rate",
@@ -169,33 +170,18 @@ def trial_times(sweep_dir: Path, trial: Trial) -> tuple[float | None, float | No
     return (min(starts), max(ends)) if starts else (None, None)
 
 
-def trial_records(states: list[TrialState], sweep_dir: Path, params: dict[str, str]) -> list[Any]:
-    """What MLflow gets for each done trial: its numeric metrics and its loss curve."""
-    from ablate.tracking import TrialRecord
-
-    records = []
-    for s in states:
-        if s.metrics is None:
-            continue
-        t = s.trial
-        numeric = {
-            k: v
-            for k, v in s.metrics.items()
-            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        }
-        curve = loss_curve(sweep_dir, t)
-        record = TrialRecord(
-            t.trial_id, t.folder, t.arm, t.n_examples, t.seed, numeric, params, curve
-        )
-        record.start_time, record.end_time = trial_times(sweep_dir, t)
-        records.append(record)
-    return records
-
-
 def _cell(value: Any) -> Any:
     if isinstance(value, float) and not isinstance(value, bool):
         return "" if math.isnan(value) else f"{value:.{SIGNIFICANT_DIGITS}g}"
     return value
+
+
+def overrides_text(overrides: dict[str, Any]) -> str:
+    """An arm's settings in one cell: training.learning_rate=3e-05;training.epochs=5."""
+    return ";".join(
+        f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in overrides.items()
+    )
 
 
 def summary_rows(states: list[TrialState]) -> list[dict[str, Any]]:
@@ -211,6 +197,9 @@ def summary_rows(states: list[TrialState]) -> list[dict[str, Any]]:
             "folder": trial.folder,
             "status": state.label,
             "judge": trial.judge_name,
+            # The realised examples per pool once selected, else the planned data.
+            "data": metrics.get("data") or trial.pool,
+            "overrides": overrides_text(trial.overrides),
         }
         rows.append({c: _cell(facts.get(c, metrics.get(c))) for c in COLUMNS})
     return rows

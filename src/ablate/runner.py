@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ablate import layout
 from ablate.config.schema import Config, ResourcesConfig
 from ablate.errors import UserError
-from ablate.plan import Trial
+from ablate.plan import Trial, resolved_config
 
 # Ray reads these at import: no Tune tables of its own (ours is the display), and workers
 # keep the driver's working directory so relative paths mean the same everywhere.
@@ -34,10 +35,10 @@ EventHandler = Callable[[str, str, dict[str, Any]], None]  # (event, trial folde
 
 @dataclass
 class WorkerSpec:
-    config: Config
+    config: Config  # the trial's resolved config (its arm's settings in place)
     trial: Trial
     root: str
-    pool_dir: str
+    pool_dirs: dict[str, str]  # the prepared pools its data draws from
 
 
 def resource_problems(cluster: dict[str, float], resources: ResourcesConfig) -> list[str]:
@@ -87,7 +88,7 @@ def _worker(tune_config: dict[str, Any], specs: dict[str, WorkerSpec]) -> None:
             spec.config,
             spec.trial,
             Path(spec.root),
-            Path(spec.pool_dir),
+            {pool: Path(folder) for pool, folder in spec.pool_dirs.items()},
             "cuda" if use_gpu else "cpu",
             report=lambda stage: tune.report({"stage": stage}),
             on_step=lambda step, steps: tune.report(
@@ -240,7 +241,10 @@ def run_trials(
     ledger to report."""
     specs = {
         t.folder: WorkerSpec(
-            config, t, str(sweep_dir.resolve() / "trials" / t.folder), str(pool_dirs[t.pool])
+            resolved_config(config, t),
+            t,
+            str(layout.trial_dir(sweep_dir.resolve(), t.folder)),
+            {pool: str(pool_dirs[pool]) for pool in t.weights},
         )
         for t in trials
     }
@@ -255,7 +259,7 @@ def run_trials(
         tune_config=tune.TuneConfig(max_concurrent_trials=concurrency(cluster, r)),
         run_config=tune.RunConfig(
             name="tune",
-            storage_path=str((sweep_dir / "_ray").resolve()),
+            storage_path=str(layout.ray_dir(sweep_dir).resolve()),
             verbose=0,
             callbacks=[ForwardEvents(on_event)],
             failure_config=tune.FailureConfig(max_failures=r.max_retries),

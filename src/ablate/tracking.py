@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ablate import layout
 from ablate.errors import UserError
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ def trial_span(records: Iterable[TrialRecord]) -> tuple[float | None, float | No
 def tracking_uri(configured: str | None, results_dir: Path) -> str:
     """The sweep's setting, else $MLFLOW_TRACKING_URI, else a SQLite file in the results dir."""
     env = os.environ.get("MLFLOW_TRACKING_URI")
-    return configured or env or f"sqlite:///{(results_dir / 'mlflow.db').resolve()}"
+    return configured or env or f"sqlite:///{layout.mlflow_db(results_dir).resolve()}"
 
 
 def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, str]:

@@ -229,3 +229,57 @@ sweep:
     assert "FAILED" in done.stderr and "max_seq_length" in done.stderr
     status = ablate("status", str(results / "long"), env=env)
     assert "failed at train: training.max_seq_length: 16 tokens" in status.stdout, status.stdout
+
+
+def test_arms_that_vary_a_setting_and_mix_two_pools(tmp_path: Path, env: dict[str, str]) -> None:
+    """One arm overrides the learning rate, one draws from two pools in a 1:3 mixture: both
+    train and score; the realised counts are in the trial folder and in summary.csv."""
+    pool = tmp_path / "pool.jsonl"
+    from ablate.data.fixtures.synthetic import synthetic_records
+
+    pool.write_text("".join(json.dumps(r) + "\n" for r in synthetic_records(40, seed=3)))
+    sweep = tmp_path / "arms.yaml"
+    sweep.write_text(f"""
+name: arms
+experiment: {REPO / "experiments" / "tiny.yaml"}
+pools:
+  from_file: {{source: jsonl, path: pool.jsonl}}
+training: {{epochs: 1, batch_size: 4, micro_batch_size: 4}}
+generation: {{max_new_tokens: 8, samples_per_prompt: 2}}
+evaluation: {{prompts: {{size: 4}}, bootstrap_resamples: 200}}
+resources: {{max_retries: 0}}
+sweep:
+  arms:
+    plain: {{pool: synthetic}}
+    fast: {{pool: synthetic, overrides: {{training.learning_rate: 3.0e-3}}}}
+    mixed: {{data: {{mixture: {{synthetic: 1, from_file: 3}}}}}}
+  sizes: [8]
+  seeds: [0]
+""")
+    results = tmp_path / "results"
+    done = ablate("run", str(sweep), "--results-dir", str(results), env=env)
+    assert done.returncode == 0, done.stderr
+    rows = {r["arm"]: r for r in csv.DictReader((results / "arms" / "summary.csv").open())}
+    assert set(rows) == {"plain", "fast", "mixed"} and all(
+        r["status"] == "done" for r in rows.values()
+    )
+    assert len({r["trial_id"] for r in rows.values()}) == 3
+    assert rows["fast"]["overrides"] == "training.learning_rate=0.003"
+    assert rows["mixed"]["data"] == "from_file:6;synthetic:2"
+    recorded = json.loads(
+        (results / "arms" / "trials" / "mixed-n8-s0" / "select" / "data.json").read_text()
+    )
+    assert recorded["counts"] == {"from_file": 6, "synthetic": 2}
+    examples = (
+        results / "arms" / "trials" / "mixed-n8-s0" / "select" / "examples.jsonl"
+    ).read_text()
+    assert (
+        sorted(json.loads(line)["pool"] for line in examples.splitlines())
+        == ["from_file"] * 6 + ["synthetic"] * 2
+    )
+    logged = json.loads(
+        (results / "arms" / "trials" / "fast-n8-s0" / "train" / "train_log.jsonl")
+        .read_text()
+        .splitlines()[0]
+    )
+    assert logged["learning_rate"] == pytest.approx(3.0e-3)

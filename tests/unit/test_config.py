@@ -312,7 +312,8 @@ def test_arm_without_pool_is_reported(tmp_path: Path) -> None:
     sweep = copy.deepcopy(SWEEP)
     sweep["sweep"]["arms"] = {"a": {}}
     problems = problems_of(write_pair(tmp_path, sweep=sweep))
-    assert problems_at(problems, "sweep.arms.a.pool"), problems
+    [problem] = problems_at(problems, "sweep.arms.a")
+    assert "exactly one of pool" in problem and "mixture" in problem
 
 
 # --- semantic checks ------------------------------------------------------------------------

@@ -375,7 +375,7 @@ CASES: list[Case] = [
     ),
     Case(
         "sweep-arm-without-pool",
-        ("sweep.arms.x.pool: required",),
+        ("sweep.arms.x: give its data as exactly one of pool",),
         sweep=sweep(sweep="sweep:\n  arms: {x: {}}\n  sizes: [8]\n"),
     ),
     Case(
@@ -432,13 +432,13 @@ CASES: list[Case] = [
     ),
     Case(
         "pool-file-too-small",
-        ("pools.synthetic: 5 records cannot fill sweep size 16",),
+        ("pools.synthetic: 5 records cannot fill the 16",),
         overrides=("pools.synthetic.source=jsonl", "pools.synthetic.path=pool.jsonl"),
         files=(("pool.jsonl", jsonl(5)),),
     ),
     Case(
         "synthetic-pool-too-small",
-        ("pools.synthetic.size: 10 records cannot fill sweep size 16",),
+        ("pools.synthetic.size: 10 records cannot fill the 16 needed",),
         overrides=("pools.synthetic.size=10",),
     ),
     Case(

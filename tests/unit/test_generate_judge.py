@@ -381,7 +381,7 @@ def test_run_trial_runs_every_stage_then_only_what_changed(
     from ablate.data.pools import prepare_pool
 
     pool_dir = prepare_pool("syn", config.pools["syn"], tmp_path / "pools")
-    metrics = run_trial(config, trial, tmp_path, pool_dir, "cpu", report=ran.append)
+    metrics = run_trial(config, trial, tmp_path, {"syn": pool_dir}, "cpu", report=ran.append)
     assert ran == list(STAGES)
     assert metrics["samples"] == 4
     assert metrics["judge_scored"] == 4 and metrics["judge_unscored"] == 0
@@ -392,13 +392,14 @@ def test_run_trial_runs_every_stage_then_only_what_changed(
     assert (tmp_path / "train" / "model" / "adapter_model.safetensors").is_file()
 
     ran.clear()  # the same plan again: nothing to do
-    assert run_trial(config, trial, tmp_path, pool_dir, "cpu", report=ran.append) == metrics
+    again = run_trial(config, trial, tmp_path, {"syn": pool_dir}, "cpu", report=ran.append)
+    assert again == metrics
     assert ran == []
 
     # A new judge key re-runs judging and scoring only.
     new_keys = {**keys, "judge": "judge-2", "score": "score-2"}
     rejudged = dataclasses.replace(trial, stage_keys=new_keys)
-    run_trial(config, rejudged, tmp_path, pool_dir, "cpu", report=ran.append)
+    run_trial(config, rejudged, tmp_path, {"syn": pool_dir}, "cpu", report=ran.append)
     assert ran == ["judge", "score"]
 
 

@@ -104,7 +104,7 @@ def test_judge_outage_leaves_the_stage_undone(
         root = tmp_path / "results" / "outage" / "trials" / trial.folder
         pool = prepare_pool("syn", config.pools["syn"], tmp_path / "results" / "pools")
         with pytest.raises(RuntimeError, match="judge calls failed for good"):
-            run_trial(config, trial, root, pool, "cpu")
+            run_trial(config, trial, root, {"syn": pool}, "cpu")
     assert (root / "generate" / "_done.json").is_file()
     assert not (root / "judge" / "likert-m" / "_done.json").exists(), "an outage is not a verdict"
 

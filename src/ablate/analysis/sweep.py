@@ -10,6 +10,7 @@ seed- and prompt-aware too. The report, the terminal and MLflow all show this on
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,9 @@ class Design:
     confidence: float = 0.95
     equivalence_margin: float = 0.1  # judge points per doubling inside which a slope is flat
     baseline_arm: str | None = None  # compare each arm with it; None: every pair
+    # Arms compared with each other (one grid point each); None: all arms are one family. With
+    # families, baseline_arm names the arm in each family whose name starts with it.
+    families: Sequence[Sequence[str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -213,11 +217,21 @@ def _comparisons_at(
     ]
 
 
+def _family_baseline(family: Sequence[str], baseline: str | None) -> str | None:
+    if baseline is None:
+        return None
+    return next((a for a in family if a == baseline or a.startswith(f"{baseline}-")), None)
+
+
 def _comparisons(sweep: SweepMeans, d: Design) -> list[Comparison]:
-    pairs = _pairs(d.arms, d.baseline_arm)
-    rows = [c for n in d.sizes for c in _comparisons_at(sweep, pairs, n, d)]
-    if len(d.sizes) > 1:
-        rows += _comparisons_at(sweep, pairs, None, d)
+    """Per family (a grid point): each size, then pooled over sizes; Holm within a family."""
+    rows = []
+    for family in d.families or [d.arms]:
+        pairs = _pairs(family, _family_baseline(family, d.baseline_arm))
+        family_design = dataclasses.replace(d, arms=list(family), families=None)
+        rows += [c for n in d.sizes for c in _comparisons_at(sweep, pairs, n, family_design)]
+        if len(d.sizes) > 1:
+            rows += _comparisons_at(sweep, pairs, None, family_design)
     return rows
 
 

@@ -7,6 +7,7 @@ An experiment YAML fills the sections below; a sweep YAML names its experiment a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from omegaconf import MISSING
 
@@ -193,8 +194,22 @@ class DataConfig:
 
 
 @dataclass
+class ArmData:
+    pool: str | None = None  # a key of `pools`
+    # pool -> weight (normalised): each size is sampled from the pools in these proportions,
+    # deterministically and nested across sizes, like a single pool's subsets.
+    mixture: dict[str, float] | None = None
+
+
+@dataclass
 class ArmConfig:
-    pool: str = MISSING  # a key of `pools`
+    """A data condition: its data (one pool, or a mixture) and any model, training or
+    generation settings it changes (ablate.config.arms)."""
+
+    pool: str | None = None  # shorthand for data: {pool: ...}
+    data: ArmData = field(default_factory=ArmData)
+    # dotted setting -> value, e.g. {training.learning_rate: 3.0e-5, model.name_or_path: ...}
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -202,6 +217,9 @@ class SweepSpec:
     arms: dict[str, ArmConfig] = field(default_factory=dict)
     sizes: list[int] = field(default_factory=list)  # training examples per trial
     seeds: list[int] = field(default_factory=lambda: [0])
+    # dotted setting -> values, crossed with every arm ("does the ordering hold at every
+    # learning rate?"): each arm runs at each combination.
+    grid: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

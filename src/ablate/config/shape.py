@@ -60,12 +60,16 @@ def shape_problem(path: tuple[str, ...], value: Any) -> str | None:
     Unknown keys are left to OmegaConf, which suggests the closest known key."""
     hint: Any = Config
     for depth, key in enumerate(path):
+        if hint is Any:
+            return None  # free-form (an arm's overrides): checked once resolved
         if kind_of_hint(hint) != MAPPING:
             where = ".".join(path[:depth])
             return f"{where}: expected {kind_of_hint(hint)}, got a mapping"
         hint = _child_hint(hint, key)
         if hint is None:
             return None
+    if hint is Any:
+        return None
     expected, got = kind_of_hint(hint), kind_of_value(value)
     where = ".".join(path)
     if got is not None and got != expected:

@@ -7,8 +7,19 @@ them at once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from ablate.config.schema import Config, LoraSettings
+from omegaconf.errors import OmegaConfBaseException
+
+from ablate.config.arms import (
+    ARM_SECTIONS,
+    apply_overrides,
+    counts,
+    flat,
+    grid_points,
+    variants,
+)
+from ablate.config.schema import ArmConfig, Config, LoraSettings
 from ablate.registry import suggest
 
 # (config, whole sweep or pools only) -> problems only the plug-ins know about.
@@ -63,33 +74,101 @@ def _seed_problems(path: str, seeds: list[int]) -> list[str]:
     ]
 
 
-def sweep_problems(config: Config) -> list[str]:
-    sweep = config.sweep
-    problems = [] if sweep.arms else ["sweep.arms: at least one arm is needed"]
-    for arm_name, arm in sweep.arms.items():
-        problems += _folder_name_problems(f"sweep.arms.{arm_name}", str(arm_name), "an arm name")
-        if arm.pool not in config.pools:
-            known = sorted(config.pools)
-            hint = suggest(arm.pool, known)
-            problems.append(
-                f"sweep.arms.{arm_name}.pool: no pool '{arm.pool}' in pools {known}.{hint}"
-            )
+def _arm_data_problems(config: Config, name: str, arm: ArmConfig) -> list[str]:
+    where = f"sweep.arms.{name}"
+    given = [bool(arm.pool), bool(arm.data.pool), bool(arm.data.mixture)]
+    if sum(given) != 1:
+        return [
+            f"{where}: give its data as exactly one of pool: <name>, data: {{pool: <name>}} or "
+            "data: {mixture: {<pool>: <weight>, ...}}"
+        ]
+    known, problems = sorted(config.pools), []
+    for pool, weight in (arm.data.mixture or {(arm.pool or arm.data.pool or ""): 1.0}).items():
+        path = f"{where}.data.mixture.{pool}" if arm.data.mixture else f"{where}.pool"
+        if pool not in config.pools:
+            problems.append(f"{path}: no pool '{pool}' in pools {known}.{suggest(pool, known)}")
+        elif not weight > 0:
+            problems.append(f"{path}: a mixture weight must be > 0, got {weight}")
+    return problems
+
+
+def _setting_problems(config: Config, where: str, settings: dict[str, Any]) -> list[str]:
+    """An arm's overrides or the grid: only model/training/generation, each of the right type
+    and in range (checked on the config they make)."""
+    problems = [
+        f"{where}.{key}: an arm may vary {', '.join(f'{s}.*' for s in ARM_SECTIONS)}; the "
+        "judge, the evaluation and the rest stay the sweep's so that arms are comparable"
+        for key in settings
+        if key.split(".")[0] not in ARM_SECTIONS
+    ]
+    if problems:
+        return problems
+    try:
+        resolved = apply_overrides(config, settings)
+    except (OmegaConfBaseException, TypeError, ValueError) as exc:
+        return [f"{where}: {str(exc).splitlines()[0]}"]
+
+    def own(c: Config) -> list[str]:
+        return (
+            training_problems(c)
+            + generation_problems(c)
+            + _choice("model.dtype", c.model.dtype, DTYPES)
+        )
+
+    # Only what the arm's settings cause: the sweep's own problems are reported once, at their path.
+    inherited = set(own(config))
+    return [f"{where}: {p}" for p in own(resolved) if p not in inherited]
+
+
+def _grid_problems(config: Config) -> list[str]:
+    grid = flat(dict(config.sweep.grid))
+    bad = [k for k, values in grid.items() if not isinstance(values, list) or not values]
+    problems = [f"sweep.grid.{k}: give a non-empty list of values" for k in bad]
+    if bad:
+        return problems
+    for point in grid_points(config):
+        problems += _setting_problems(config, "sweep.grid", point)
+    return sorted(set(problems))
+
+
+def _size_problems(config: Config) -> list[str]:
+    sweep, problems = config.sweep, []
     if not sweep.sizes:
-        problems.append("sweep.sizes: at least one size is needed")
+        return ["sweep.sizes: at least one size is needed"]
     problems += [f"sweep.sizes: sizes must be > 0, got {s}" for s in sweep.sizes if s <= 0]
     if len(set(sweep.sizes)) != len(sweep.sizes):
         problems.append(f"sweep.sizes: repeated sizes in {sweep.sizes}")
+    largest = max(sweep.sizes)
+    for name, need in pool_needs(config, largest).items():
+        size = config.pools[name].size
+        if size is not None and need > size:
+            problems.append(f"pools.{name}.size: {size} records cannot fill the {need} needed")
+    return problems
+
+
+def pool_needs(config: Config, n: int) -> dict[str, int]:
+    """pool -> the most records an arm takes from it at size n (a mixture takes its share)."""
+    needs: dict[str, int] = {}
+    for variant in variants(config):
+        if not variant.data or any(pool not in config.pools for pool in variant.data):
+            continue
+        for pool, count in counts(variant.data, n).items():
+            needs[pool] = max(needs.get(pool, 0), count)
+    return needs
+
+
+def sweep_problems(config: Config) -> list[str]:
+    sweep = config.sweep
+    problems = [] if sweep.arms else ["sweep.arms: at least one arm is needed"]
+    for name, arm in sweep.arms.items():
+        problems += _folder_name_problems(f"sweep.arms.{name}", str(name), "an arm name")
+        problems += _arm_data_problems(config, name, arm)
+        problems += _setting_problems(config, f"sweep.arms.{name}.overrides", flat(arm.overrides))
+    problems += _grid_problems(config)
+    problems += _size_problems(config)
     if not sweep.seeds or len(set(sweep.seeds)) != len(sweep.seeds):
         problems.append(f"sweep.seeds: need distinct seeds, got {sweep.seeds}")
     problems += _seed_problems("sweep.seeds", sweep.seeds)
-    used = {arm.pool for arm in sweep.arms.values()}
-    for name, pool in config.pools.items():
-        if name not in used:
-            continue
-        if pool.size is not None and sweep.sizes and max(sweep.sizes) > pool.size:
-            problems.append(
-                f"pools.{name}.size: {pool.size} records cannot fill sweep size {max(sweep.sizes)}"
-            )
     return problems
 
 

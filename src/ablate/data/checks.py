@@ -5,14 +5,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ablate.config.arms import variants
 from ablate.config.schema import Config
+from ablate.config.validate import pool_needs
 from ablate.data.pools import read_manifest
 from ablate.data.sources import evaluation_records, source, training_records
 from ablate.errors import UserError
 
 
 def used_pools(config: Config) -> list[str]:
-    return sorted({arm.pool for arm in config.sweep.arms.values()})
+    """The pools some arm draws from (alone or in a mixture)."""
+    return sorted({pool for variant in variants(config) for pool in variant.data})
+
+
+def _needs(config: Config) -> dict[str, int]:
+    """pool -> the most records an arm takes from it at the largest size."""
+    return pool_needs(config, max(config.sweep.sizes, default=0))
 
 
 def data_warnings(config: Config) -> list[str]:
@@ -29,11 +37,11 @@ def data_warnings(config: Config) -> list[str]:
     return warnings
 
 
-def _check_size(name: str, records: int, largest: int) -> None:
-    if records < largest:
+def _check_size(name: str, records: int, needed: int) -> None:
+    if records < needed:
         raise UserError(
-            f"pools.{name}: {records} records cannot fill sweep size {largest}; "
-            "lower sweep.sizes or use a larger pool."
+            f"pools.{name}: {records} records cannot fill the {needed} the largest sweep size "
+            "takes from it; lower sweep.sizes or use a larger pool."
         )
 
 
@@ -46,10 +54,9 @@ def evaluation_prompt_count(config: Config) -> int | None:
 
 def check_pools(config: Config) -> None:
     """Direct pools parse, have responses and can fill the largest size; prompts exist."""
-    largest = max(config.sweep.sizes, default=0)
-    for name in used_pools(config):
+    for name, needed in _needs(config).items():
         if source(config.pools[name].source).direct:
-            _check_size(name, len(training_records(config.pools[name])), largest)
+            _check_size(name, len(training_records(config.pools[name])), needed)
     prompts = evaluation_prompt_count(config)
     if prompts is not None and prompts < 2:
         raise UserError(
@@ -65,6 +72,6 @@ def require_data(config: Config) -> None:
 
 
 def check_prepared_sizes(config: Config, pool_dirs: dict[str, Path]) -> None:
-    largest = max(config.sweep.sizes, default=0)
+    needs = _needs(config)
     for name, folder in pool_dirs.items():
-        _check_size(name, read_manifest(folder)["stats"]["records"], largest)
+        _check_size(name, read_manifest(folder)["stats"]["records"], needs.get(name, 0))

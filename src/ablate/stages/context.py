@@ -27,7 +27,7 @@ class TrialContext:
     config: Config
     trial: Trial
     ledger: TrialLedger
-    pool_dir: Path  # the prepared pool this trial's arm samples from
+    pool_dirs: dict[str, Path]  # the prepared pools its arm's data draws from
     device: str
     on_step: StepReporter = _no_step
 

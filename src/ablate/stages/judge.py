@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ablate import layout
 from ablate.errors import UserError
 from ablate.files import atomic_write_json, read_jsonl, write_jsonl
 from ablate.ledger import DONE, TrialLedger
@@ -47,7 +48,7 @@ def run_judge(ctx: TrialContext, out: Path) -> None:
 
 def judge_cache_path(trial_root: Path) -> Path:
     """One reply cache per results folder (results/judge_cache.sqlite), shared by its sweeps."""
-    return trial_root.parents[2] / "judge_cache.sqlite"
+    return layout.judge_cache(layout.results_of_trial(trial_root))
 
 
 def _references(ctx: TrialContext, samples: list[dict[str, Any]]) -> dict[str, str] | None:

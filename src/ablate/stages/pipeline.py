@@ -28,7 +28,7 @@ def run_trial(
     config: Config,
     trial: Trial,
     root: Path,
-    pool_dir: Path,
+    pool_dirs: dict[str, Path],
     device: str,
     report: StageReporter = _no_report,
     on_step: StepReporter = _no_step,
@@ -39,7 +39,7 @@ def run_trial(
     driver and the next run's worker never write it at once; _running.json says which stage
     is under way, so a worker killed without a word is told apart from a failure."""
     ledger = TrialLedger(root, trial.judge_name)
-    ctx = TrialContext(config, trial, ledger, pool_dir, device, on_step)
+    ctx = TrialContext(config, trial, ledger, pool_dirs, device, on_step)
     with ledger.hold():
         for stage in STAGES:
             key = trial.stage_keys[stage]

@@ -14,6 +14,7 @@ from ablate.files import atomic_write_json, read_json, read_jsonl
 from ablate.stages.context import TrialContext
 from ablate.stages.generate import HELDOUT_FILE, SAMPLES
 from ablate.stages.judge import ACCOUNTING, JUDGMENTS
+from ablate.stages.select import data_counts
 from ablate.stats import Interval, summarize_scores
 
 METRICS = "metrics.json"
@@ -181,4 +182,5 @@ def run_score(ctx: TrialContext, out: Path) -> None:
             read_jsonl(heldout), e.confidence, e.bootstrap_resamples, ctx.trial.seed
         )
     metrics |= read_json(ctx.stage_path("train", "stats.json"))
+    metrics |= data_counts(ctx)
     atomic_write_json(out / METRICS, metrics)

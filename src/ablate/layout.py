@@ -1,0 +1,58 @@
+"""Every path under a results folder, in one place: the layout users and scripts rely on
+(README "Results"). Pure path arithmetic, so every layer may use it.
+
+    results/                     mlflow.db, mlartifacts/, judge_cache.sqlite, pools/<key>/
+      <sweep>/                   config.yaml, plan.json, summary*.csv, report*/, _ray/, .lock
+        trials/<arm>-n<size>-s<seed>/   trial.json, config.yaml, <stage>/, .lock
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CONFIG = "config.yaml"  # the resolved config: in the sweep folder and in each trial folder
+PLAN = "plan.json"
+SUMMARY = "summary.csv"
+REPORT = "report"
+TRIALS = "trials"
+TRIAL_FILE = "trial.json"
+LOCK = ".lock"  # the sweep's lock (held by the driver) and each trial's (held by its worker)
+
+
+def pools_dir(results: Path) -> Path:
+    return results / "pools"
+
+
+def mlflow_db(results: Path) -> Path:
+    return results / "mlflow.db"
+
+
+def artifacts_dir(results: Path) -> Path:
+    return results / "mlartifacts"
+
+
+def judge_cache(results: Path) -> Path:
+    """One reply cache per results folder, shared by its sweeps."""
+    return results / "judge_cache.sqlite"
+
+
+def ray_dir(sweep: Path) -> Path:
+    return sweep / "_ray"
+
+
+def trial_dir(sweep: Path, folder: str) -> Path:
+    return sweep / TRIALS / folder
+
+
+def results_of_trial(trial: Path) -> Path:
+    """The results folder a trial folder sits in (results/<sweep>/trials/<trial>)."""
+    return trial.parents[2]
+
+
+def judged_name(base: str, judge: str | None) -> str:
+    """summary.csv / report for the sweep's own judge; summary-<judge>.csv / report-<judge>
+    for a judge `ablate judge` added."""
+    if judge is None:
+        return base
+    stem, dot, suffix = base.partition(".")
+    return f"{stem}-{judge}{dot}{suffix}"
