@@ -48,7 +48,7 @@ def load(
 
 def _reference_arm_problem(config: Config, results_dir: Path) -> str | None:
     """Pairwise against another arm needs that arm's generations: a finished sweep's job."""
-    if config.judge.mode == "pairwise" and config.judge.reference_arm:
+    if config.judge.reference_arm:
         return (
             "judge.reference_arm: comparing with another arm needs that arm's generations "
             "first; run the sweep with a likert or absolute judge, then "
@@ -88,7 +88,7 @@ def check_judge_files(config: Config) -> None:
         from ablate.judge.templates import load_template
 
         load_template(Path(j.template), j.mode)
-    if j.mode == "pairwise" and j.reference_file:
+    if j.reference_file:
         from ablate.judge.references import read_reference_rows
 
         read_reference_rows(Path(j.reference_file))

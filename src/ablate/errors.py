@@ -1,4 +1,4 @@
-"""The one exception type for expected user errors (principle 7).
+"""The one exception type for expected user errors (CONTRIBUTING.md, principle 7).
 
 The CLI prints its message and exits with code 2; anything else that escapes is a bug and
 keeps its traceback.

@@ -53,8 +53,11 @@ def estimate_trials(
 
     prompts = evaluation_prompt_count(config)
     j, samples = config.judge, config.generation.samples_per_prompt
-    orders = 2 if j.mode == "pairwise" else 1  # pairwise asks in both orders
-    if j.mode == "pairwise" and j.pairwise_samples_per_prompt is not None:
+    from ablate.judge.modes import judge_mode
+
+    mode = judge_mode(j.mode)
+    orders = mode.calls_per_sample  # a paired mode asks in both orders
+    if mode.paired and j.pairwise_samples_per_prompt is not None:
         samples = min(samples, j.pairwise_samples_per_prompt)
     calls = None if prompts is None else prompts * samples * orders
     pools = {pool for t in trials for pool in t.weights}

@@ -2,8 +2,8 @@
 
 Each stage has a key that hashes the settings that change its output plus the key of the stage
 before it, so a changed judge changes only the judge and score keys: resume then re-runs only
-judging (principle 4). The trial id is the last key, so it covers everything that changes the
-trial's result and nothing else: resources, retries, paths and memory-only settings
+judging (CONTRIBUTING.md, principle 4). The trial id is the last key, so it covers everything
+that changes the trial's result and nothing else: resources, retries, paths and memory-only settings
 (micro-batch size, gradient checkpointing, judge batch size) are left out (principle 3).
 """
 
@@ -190,7 +190,7 @@ def plan_trials(
                     resolved, data, eval_fingerprint, n, seed, code, judge_fingerprint
                 )
                 cells[(variant.arm, variant.family, n, seed)] = (variant, resolved, code, keys)
-    reference = config.judge.reference_arm if config.judge.mode == "pairwise" else None
+    reference = config.judge.reference_arm  # only a paired mode takes one (validated)
     trials = []
     for (_, family, n, seed), (variant, resolved, code, keys) in cells.items():
         if reference is not None:
@@ -225,7 +225,7 @@ def rejudged_trials(
     kept (so judging needs neither the raw data nor the training settings again), only the
     judge and score keys and the judge's name are new."""
     by_cell = {(t.arm, t.n_examples, t.seed): t for t in saved}
-    reference = config.judge.reference_arm if config.judge.mode == "pairwise" else None
+    reference = config.judge.reference_arm
     trials = []
     for t in saved:
         resolved = resolved_config(config, t)

@@ -1,4 +1,4 @@
-"""Plain-name registries with "did you mean" suggestions (principle 8)."""
+"""Plain-name registries with "did you mean" suggestions (CONTRIBUTING.md, principle 8)."""
 
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 
 The renderer only formats what ablate.analysis computed (no statistics here), and is
 deterministic given its context: the time is passed in, files are written whole and renamed.
-Every number a reader sees carries its interval or says why it has none (DESIGN principle 13):
-estimates are shown as "value [low, high]"; counts (seeds, prompts, calls, tokens) are tallies,
-not estimates, and say so once.
+Every number a reader sees carries its interval or says why it has none (CONTRIBUTING.md,
+principle 13): estimates are shown as "value [low, high]"; counts (seeds, prompts, calls,
+tokens) are tallies, not estimates, and say so once.
 """
 
 from __future__ import annotations

@@ -466,7 +466,7 @@ CASES: list[Case] = [
     ),
     Case(
         "pairwise-with-reference-arm-hf-judge",
-        ("judge.mode: the hf judge grades likert only",),
+        ("judge.mode: the hf judge does not grade 'pairwise'",),
         overrides=("judge.mode=pairwise", "judge.reference_arm=synthetic"),
     ),
     Case(
@@ -502,7 +502,7 @@ CASES: list[Case] = [
     ),
     Case(
         "unknown-judge-mode",
-        ("judge.mode: 'bogus' is not one of",),
+        ("judge.mode: unknown judge mode 'bogus' (known: absolute, likert, pairwise)",),
         overrides=("judge.mode=bogus",),
     ),
     Case(

@@ -22,7 +22,8 @@ from ablate.config.schema import (
 )
 from ablate.data.fixtures.synthetic import synthetic_records
 from ablate.judge.hf import HFJudge, level_token_ids
-from ablate.judge.rubric import LIKERT_LEVELS, LIKERT_RUBRIC, LIKERT_VERSION, render_likert
+from ablate.judge.modes import judge_mode
+from ablate.judge.rubric import LIKERT_LEVELS, LIKERT_RUBRIC, render_likert
 from ablate.models.chat import END_OF_TURN, SPECIAL_TOKENS, prompt_text
 from ablate.models.finetune import fine_tune
 from ablate.models.generation import generate_samples, heldout_loss, heldout_losses, load_finetuned
@@ -251,7 +252,7 @@ def test_judge_gives_a_normalised_distribution_and_its_expected_score(judge: HFJ
         assert 0.0 < j["level_mass"] <= 1.0
         assert j["scored"] is True and j["reason"] is None
         assert j["judge_model"] == TINY and j["judge_backend"] == "hf"
-        assert j["rubric_version"] == LIKERT_VERSION
+        assert j["rubric_version"] == judge_mode("likert").version
         assert sample["prompt"] in j["judge_prompt"]
         assert sample["response"] in j["judge_prompt"]
         assert j["judge_prompt"] == render_likert(sample["prompt"], sample["response"])

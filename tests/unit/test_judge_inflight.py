@@ -25,7 +25,7 @@ import pytest
 from ablate.judge.cache import JudgeCache
 from ablate.judge.http_client import EndpointSettings
 from ablate.judge.openai_judge import HttpJudgeSettings, OpenAIJudge
-from ablate.judge.templates import BUILTIN_TEMPLATES
+from ablate.judge.templates import builtin_template
 from tests.support.chat_server import Behaviour, ChatServer, Hang, Ok, Status
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,7 +78,7 @@ def judge(
         backoff_max_s=0.02,
     )
     settings = HttpJudgeSettings(
-        endpoint, "likert", BUILTIN_TEMPLATES["likert"], top_logprobs=None, repair=False
+        endpoint, "likert", builtin_template("likert"), top_logprobs=None, repair=False
     )
     _OPEN.append(JudgeCache(cache_path))
     return OpenAIJudge(settings, _OPEN[-1])

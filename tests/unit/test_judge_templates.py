@@ -7,20 +7,17 @@ from pathlib import Path
 import pytest
 
 from ablate.errors import UserError
-from ablate.judge.rubric import (
-    GRADING_MODES,
-    LIKERT_RUBRIC,
-    LIKERT_SCALE,
-    render_likert,
-    rubric_version,
-)
+from ablate.judge.modes import JUDGE_MODES, judge_mode
+from ablate.judge.rubric import LIKERT_RUBRIC, LIKERT_SCALE, render_likert
 from ablate.judge.templates import (
-    BUILTIN_TEMPLATES,
-    MODE_FIELDS,
     JudgeTemplate,
+    builtin_template,
     load_template,
     template_fields,
 )
+
+GRADING_MODES = JUDGE_MODES.names()
+BUILTIN_TEMPLATES = {mode: builtin_template(mode) for mode in GRADING_MODES}
 
 FIELDS = {"question": "Q?", "answer": "ANS", "answer_a": "AAA", "answer_b": "BBB"}
 
@@ -29,8 +26,8 @@ def test_one_builtin_per_mode_with_its_fields() -> None:
     assert set(BUILTIN_TEMPLATES) == set(GRADING_MODES)
     for mode, template in BUILTIN_TEMPLATES.items():
         assert template.mode == mode
-        assert template.version == f"{mode}-v{rubric_version(mode)}"
-        assert sorted(template_fields(template.user)) == sorted(MODE_FIELDS[mode])
+        assert template.version == f"{mode}-v{judge_mode(mode).version}"
+        assert sorted(template_fields(template.user)) == sorted(judge_mode(mode).fields)
 
 
 def test_likert_builtin_reuses_the_rubric_scale() -> None:

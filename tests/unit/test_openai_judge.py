@@ -21,8 +21,9 @@ from ablate.judge import parse
 from ablate.judge.accounting import JudgeAccounting
 from ablate.judge.cache import JudgeCache
 from ablate.judge.http_client import EndpointSettings
-from ablate.judge.openai_judge import NO_REFERENCE, REPAIR_PROMPTS, HttpJudgeSettings, OpenAIJudge
-from ablate.judge.templates import BUILTIN_TEMPLATES
+from ablate.judge.modes import judge_mode
+from ablate.judge.openai_judge import NO_REFERENCE, HttpJudgeSettings, OpenAIJudge
+from ablate.judge.templates import builtin_template
 from tests.support.chat_server import (
     Behaviour,
     ChatServer,
@@ -79,7 +80,7 @@ def make_judge(
     settings = HttpJudgeSettings(
         endpoint=EndpointSettings(**fields),
         mode=mode,
-        template=BUILTIN_TEMPLATES[mode],
+        template=builtin_template(mode),
         **overrides,
     )
     _OPEN_CACHES.append(JudgeCache(tmp_path / "judge-cache.sqlite"))
@@ -110,7 +111,7 @@ def test_likert_with_logprobs_scores_the_expected_level(tmp_path: Path) -> None:
     assert sum(judgment["distribution"].values()) == pytest.approx(1.0)
     assert (judgment["judge_backend"], judgment["judge_model"]) == ("openai", "judge-model")
     assert judgment["served_model"] == "judge-model"
-    assert judgment["template_version"] == BUILTIN_TEMPLATES["likert"].version
+    assert judgment["template_version"] == builtin_template("likert").version
     assert judgment["parser_version"] == parse.PARSER_VERSION
     [call] = judgment["calls"]
     assert call["messages"] == body["messages"] and call["reply"] == "Detailed and clear.\n5"
@@ -133,7 +134,7 @@ def test_no_verdict_gets_one_repair_request(tmp_path: Path) -> None:
         first, repair = server.requests
     assert repair.messages[:-2] == first.messages
     assert repair.messages[-2] == {"role": "assistant", "content": "It is fairly good but"}
-    assert repair.messages[-1] == {"role": "user", "content": REPAIR_PROMPTS["likert"]}
+    assert repair.messages[-1] == {"role": "user", "content": judge_mode("likert").repair}
     assert (judgment["score"], judgment["scored"]) == (5.0, True)
     assert [c["repair"] for c in judgment["calls"]] == [False, True]
     assert [c["verdict"] for c in judgment["calls"]] == [None, "5"]
@@ -403,4 +404,4 @@ def test_accounting_merges_and_settings_check_the_template() -> None:
     assert JudgeAccounting().as_metrics()["judge_calls_maybe_repaid"] == 0
     endpoint = EndpointSettings(base_url="http://127.0.0.1:1/v1", model="m", api_key_env=None)
     with pytest.raises(ValueError, match="pairwise"):
-        HttpJudgeSettings(endpoint, "likert", BUILTIN_TEMPLATES["pairwise"])
+        HttpJudgeSettings(endpoint, "likert", builtin_template("pairwise"))

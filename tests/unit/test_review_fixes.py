@@ -24,7 +24,7 @@ from ablate.errors import UserError
 from ablate.judge.cache import JudgeCache
 from ablate.judge.http_client import ChatClient, EndpointSettings
 from ablate.judge.openai_judge import HttpJudgeSettings, OpenAIJudge
-from ablate.judge.templates import BUILTIN_TEMPLATES
+from ablate.judge.templates import builtin_template
 from ablate.plan import judge_name
 from ablate.stages import code_versions
 from tests.support.chat_server import ChatServer, Malformed, Ok, RecordedRequest, Status
@@ -49,7 +49,7 @@ def http_judge(server: ChatServer, cache: JudgeCache) -> OpenAIJudge:
         backoff_max_s=0.02,
         timeout_s=2,
     )
-    return OpenAIJudge(HttpJudgeSettings(endpoint, "likert", BUILTIN_TEMPLATES["likert"]), cache)
+    return OpenAIJudge(HttpJudgeSettings(endpoint, "likert", builtin_template("likert")), cache)
 
 
 def test_an_odd_reply_fails_only_its_own_sample(tmp_path: Path) -> None:

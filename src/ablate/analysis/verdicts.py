@@ -1,6 +1,7 @@
-"""Verdicts in words from contrasts, by rules declared before the data (DESIGN principle 13):
-comparisons (Holm-adjusted when several), and slope verdicts (rising / falling / plateau only
-inside an equivalence margin / inconclusive with the seeds or prompts that would settle it)."""
+"""Verdicts in words from contrasts, by rules declared before the data (CONTRIBUTING.md,
+principle 13): comparisons (Holm-adjusted when several), and slope verdicts (rising / falling /
+plateau only inside an equivalence margin / inconclusive with the seeds or prompts that would
+settle it)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ablate.analysis.contrasts import (
 )
 from ablate.stats import holm, satterthwaite_df
 
-# --- Verdicts: rules declared before the data (DESIGN principle 13) --------------------------
+# --- Verdicts: rules declared before the data (CONTRIBUTING.md, principle 13) ------------
 
 
 @dataclass(frozen=True)

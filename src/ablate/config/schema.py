@@ -1,4 +1,5 @@
-"""The typed shape of an experiment + sweep, with LIMA's settings as defaults (LIMA.md).
+"""The typed shape of an experiment + sweep, with LIMA's settings as defaults (the LIMA paper,
+arXiv 2305.11206, section 3).
 
 An experiment YAML fills the sections below; a sweep YAML names its experiment and adds
 `name` and `sweep` (and may override any section). Everything merges into one `Config`.
@@ -23,7 +24,8 @@ class ModelConfig:
 
 @dataclass
 class StackExchangeFilters:
-    """LIMA section 2.1's rules, each a named switch recorded with the pool (LIMA.md).
+    """LIMA section 2.1's rules, each a named switch recorded with the pool (README, "The LIMA
+    ablations").
 
     "Unfiltered" Stack Exchange is the same source with every switch off."""
 

@@ -1,6 +1,6 @@
 """Training subsets: one shuffle of the pool per seed, and every size is a prefix of it.
 
-So for one seed the 2K subset is inside the 4K subset (LIMA.md: nested subsets, only the
+So for one seed the 2K subset is inside the 4K subset (LIMA section 5: nested subsets, only the
 amount changes between points), and all arms share the seed's randomness.
 """
 

@@ -31,7 +31,6 @@ JUDGE_BACKENDS: Registry[str] = Registry("judge backend")
 JUDGE_BACKENDS.register("hf")("ablate.judge.hf:HFJudge.from_config")
 JUDGE_BACKENDS.register("openai")("ablate.judge.openai_backend:judge_from_config")
 
-JUDGE_MODES = ["absolute", "likert", "pairwise"]
 
 
 def create_judge(cfg: JudgeConfig, device: str, cache_path: Path) -> Judge:

@@ -1,4 +1,4 @@
-"""A content-addressed cache of raw judge replies in one SQLite file (principle 6).
+"""A content-addressed cache of raw judge replies in one SQLite file (CONTRIBUTING.md, principle 6).
 
 Keys are hashes of the full request, so no call is paid twice and a changed request can
 never hit a stale reply. Replies are stored raw, not parsed: a new parser re-reads them

@@ -1,5 +1,6 @@
-"""Checks only the judge knows: its backend's settings, its mode's, and a pairwise judge's
-reference. Config validation runs them through the checks the caller hands in."""
+"""Checks only the judge knows: its backend's settings and its mode's (each mode brings its
+own, e.g. a pairwise judge's reference). Config validation runs them through the checks the
+caller hands in."""
 
 from __future__ import annotations
 
@@ -7,17 +8,13 @@ from pathlib import Path
 
 from ablate.config.schema import Config, JudgeConfig
 from ablate.config.validate import DTYPES, _at_least, _choice, _positive, _within
-from ablate.judge.backends import JUDGE_BACKENDS, JUDGE_MODES
-from ablate.registry import suggest
+from ablate.judge.backends import JUDGE_BACKENDS
+from ablate.judge.modes import JUDGE_MODES, judge_mode
 
 
 def _judge_backend_problems(j: JudgeConfig) -> list[str]:
     if j.backend == "hf":
-        problems = (
-            []
-            if j.mode == "likert"
-            else [f"judge.mode: the hf judge grades likert only; use backend openai for '{j.mode}'"]
-        )
+        problems = []
         if j.template:
             problems.append(
                 "judge.template: rubric files apply to the openai backend; the hf judge scores "
@@ -52,24 +49,25 @@ def _judge_backend_problems(j: JudgeConfig) -> list[str]:
     return problems
 
 
-def _judge_reference_problems(config: Config) -> list[str]:
+def _mode_problems(config: Config) -> list[str]:
+    """The mode's own checks, whether the backend grades it, and no reference unless paired."""
     j = config.judge
-    if j.mode != "pairwise":
-        return []
-    if bool(j.reference_arm) == bool(j.reference_file):
-        return [
-            "judge.reference_arm: pairwise needs exactly one of reference_arm "
-            "(another arm of the sweep) or reference_file (baseline responses)"
-        ]
-    if j.reference_arm and j.reference_arm not in config.sweep.arms:
-        arms = sorted(config.sweep.arms)
-        return [
-            f"judge.reference_arm: no arm '{j.reference_arm}' in {arms}."
-            f"{suggest(j.reference_arm, arms)}"
-        ]
-    if j.reference_file and not Path(j.reference_file).is_file():
-        return [f"judge.reference_file: no such file {j.reference_file}"]
-    return []
+    problem = JUDGE_MODES.problem(j.mode)
+    if problem:
+        return [f"judge.mode: {problem}"]
+    mode = judge_mode(j.mode)
+    problems = []
+    if j.backend not in mode.backends:
+        problems.append(
+            f"judge.mode: the {j.backend} judge does not grade '{j.mode}'; use backend "
+            f"{' or '.join(mode.backends)}"
+        )
+    if not mode.paired and (j.reference_arm or j.reference_file):
+        problems.append(
+            f"judge.reference_arm: only a mode that compares with a reference (pairwise) takes "
+            f"reference_arm or reference_file, not '{j.mode}'"
+        )
+    return problems + mode.checks(config)
 
 
 def judge_problems(config: Config) -> list[str]:
@@ -77,9 +75,8 @@ def judge_problems(config: Config) -> list[str]:
     backend_problem = JUDGE_BACKENDS.problem(j.backend)
     if backend_problem:
         return [f"judge.backend: {backend_problem}"]
-    problems = _choice("judge.mode", j.mode, JUDGE_MODES)
+    problems = _mode_problems(config)
     problems += _judge_backend_problems(j)
-    problems += _judge_reference_problems(config)
     if j.template and not Path(j.template).is_file():
         problems.append(f"judge.template: no such file {j.template}")
     if (

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ablate.config.schema import JudgeConfig
-from ablate.judge.rubric import LIKERT_LEVELS, LIKERT_VERSION, render_likert
+from ablate.judge.modes import judge_mode
+from ablate.judge.rubric import LIKERT_LEVELS, render_likert
 from ablate.models.load import load_causal_lm, load_tokenizer
 
 
@@ -127,7 +128,7 @@ class HFJudge:
             "level_mass": mass,
             "judge_backend": "hf",
             "judge_model": self.model_id,
-            "rubric_version": LIKERT_VERSION,
+            "rubric_version": judge_mode("likert").version,
             "judge_prompt": prompt,
             "answer_truncated": cut,
         }

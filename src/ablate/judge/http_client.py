@@ -394,7 +394,7 @@ class ChatClient:
         raise JudgeCallError(f"{self._url}: {message}{self._hint(status)}", retries, status)
 
     def _hint(self, status: int) -> str:
-        """What the user should do about a non-retryable status (principle 7)."""
+        """What the user should do about a non-retryable status (CONTRIBUTING.md, principle 7)."""
         env = self.settings.api_key_env
         if status in (401, 403) and env:
             return f"; check the API key in the environment variable {env} (api_key_env)"

@@ -8,12 +8,12 @@ from ablate.config.schema import JudgeConfig
 from ablate.judge.cache import JudgeCache
 from ablate.judge.http_client import EndpointSettings
 from ablate.judge.openai_judge import HttpJudgeSettings, OpenAIJudge
-from ablate.judge.templates import BUILTIN_TEMPLATES, JudgeTemplate, load_template
+from ablate.judge.templates import JudgeTemplate, builtin_template, load_template
 
 
 def template_for(cfg: JudgeConfig) -> JudgeTemplate:
     return (
-        load_template(Path(cfg.template), cfg.mode) if cfg.template else BUILTIN_TEMPLATES[cfg.mode]
+        load_template(Path(cfg.template), cfg.mode) if cfg.template else builtin_template(cfg.mode)
     )
 
 

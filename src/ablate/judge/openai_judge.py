@@ -1,7 +1,7 @@
-"""The API judge: any OpenAI-compatible chat endpoint grades responses (LIMA.md, "The judge").
+"""The API judge: any OpenAI-compatible chat endpoint grades responses (README, "Judging").
 
-Honest by construction (DESIGN.md principle 6): every sample gets exactly one judgment, scored
-or unscored with a reason; a reply without a verdict gets at most one repair request (the
+Honest by construction (CONTRIBUTING.md, principle 6): every sample gets exactly one judgment,
+scored or unscored with a reason; a reply without a verdict gets at most one repair request (the
 conversation so far plus "print only the verdict") and, still without one, stays unscored,
 never a low score. Every judgment keeps each call's messages, raw reply, usage and parse.
 
@@ -40,24 +40,14 @@ from ablate.judge import parse  # the module, not its names: a changed parser is
 from ablate.judge.accounting import JudgeAccounting
 from ablate.judge.cache import CachedReply, JudgeCache, Sending, request_key
 from ablate.judge.http_client import ChatClient, EndpointSettings, JudgeCallError
-from ablate.judge.rubric import GRADING_MODES
+from ablate.judge.modes import JUDGE_MODES, judge_mode
+from ablate.judge.modes.spec import JudgeMode
 from ablate.judge.templates import JudgeTemplate
 
-ABSOLUTE_SCORES = {"excellent": 1.0, "pass": 0.5, "fail": 0.0}
-OUTCOME_SCORES = {"win": 1.0, "tie": 0.5, "lose": 0.0}
 NO_REFERENCE = "no reference response for this prompt"
 # The pairwise verdict (A, B or tie) from the model's point of view, per order.
 _MODEL_FIRST = {"A": "win", "B": "lose", "tie": "tie"}
 _REFERENCE_FIRST = {"A": "lose", "B": "win", "tie": "tie"}
-# Part of the repair request's messages, hence of its cache key: editing them re-asks.
-REPAIR_PROMPTS = {
-    "likert": "Your reply did not end with a level. Reply with only the level number "
-    "(1 to 6) that your assessment supports, and nothing else.",
-    "pairwise": "Your reply did not end with a verdict. Reply with only one word: A, B or "
-    "tie, and nothing else.",
-    "absolute": "Your reply did not end with a grade. Reply with only the grade: Excellent, "
-    "Pass or Fail, and nothing else.",
-}
 
 
 @dataclass(frozen=True)
@@ -73,14 +63,19 @@ class HttpJudgeSettings:
     price_completion_per_million: float | None = None
 
     def __post_init__(self) -> None:
-        if self.mode not in GRADING_MODES:
-            raise ValueError(f"judge mode {self.mode!r} is not one of {', '.join(GRADING_MODES)}")
+        problem = JUDGE_MODES.problem(self.mode)
+        if problem:
+            raise ValueError(problem)
         # A pairwise template grading a likert run would parse garbage as verdicts.
         if self.template.mode != self.mode:
             raise ValueError(
                 f"template {self.template.version!r} is for mode "
                 f"{self.template.mode!r}, not {self.mode!r}"
             )
+
+    @property
+    def spec(self) -> JudgeMode:
+        return judge_mode(self.mode)
 
 
 class _AnsweredMeanwhile(Exception):
@@ -133,7 +128,8 @@ class _Asker:
         repair = [
             *messages,
             {"role": "assistant", "content": first["reply"]},
-            {"role": "user", "content": REPAIR_PROMPTS[self.settings.mode]},
+            # Part of the repair request's messages, hence of its cache key: editing re-asks.
+            {"role": "user", "content": self.settings.spec.repair},
         ]
         second, repaired, why_again = await self._call(repair, repair=True)
         if why_again is not None and second["error"] is None:
@@ -264,7 +260,7 @@ class OpenAIJudge:
         self, samples: list[dict[str, Any]], references: dict[str, str] | None = None
     ) -> list[dict[str, Any]]:
         """One judgment per sample, in order; references (prompt_id -> text) for pairwise."""
-        if self.settings.mode == "pairwise" and references is None:
+        if self.settings.spec.paired and references is None:
             raise ValueError("pairwise judging needs the reference responses (references=...)")
         judgments = asyncio.run(self._judge_all(samples, references or {}))
         for judgment in judgments:
@@ -283,7 +279,7 @@ class OpenAIJudge:
     ) -> list[dict[str, Any]]:
         asker = _Asker(self.settings, self.cache)
         try:
-            if self.settings.mode == "pairwise":
+            if self.settings.spec.paired:
                 jobs = [self._pairwise(asker, s, references.get(s["prompt_id"])) for s in samples]
             else:
                 jobs = [self._single(asker, s) for s in samples]
@@ -327,8 +323,8 @@ class OpenAIJudge:
         }
 
     async def _single(self, asker: _Asker, sample: dict[str, Any]) -> dict[str, Any]:
-        """A likert or absolute judgment of one response."""
-        template = self.settings.template
+        """The judgment of one response (a mode that is not paired)."""
+        template, spec = self.settings.template, self.settings.spec
         answer = await asker.ask(
             template.render(question=sample["prompt"], answer=sample["response"])
         )
@@ -337,12 +333,12 @@ class OpenAIJudge:
             judgment["distribution"] = None
         if answer.value is None:
             return {**judgment, "reason": answer.reason}
-        if self.settings.mode == "absolute":
+        if spec.scores is not None:
             return {
                 **judgment,
                 "verdict": answer.value,
                 "scored": True,
-                "score": ABSOLUTE_SCORES[answer.value],
+                "score": spec.scores[answer.value],
             }
         # The distribution is only read where the text gave a verdict: no verdict, no score.
         distribution = parse.likert_from_logprobs(answer.logprobs)
@@ -396,7 +392,7 @@ class OpenAIJudge:
             **judgment,
             "verdict": outcome,
             "scored": True,
-            "score": OUTCOME_SCORES[outcome],
+            "score": (self.settings.spec.scores or {})[outcome],
             "position_consistent": outcomes[0] == outcomes[1],
             "order_verdicts": list(outcomes),
         }

@@ -1,4 +1,4 @@
-"""Reading a verdict out of a chat judge's reply, honestly (principle 6).
+"""Reading a verdict out of a chat judge's reply, honestly (CONTRIBUTING.md, principle 6).
 
 The judge reasons first and prints its verdict on the last line, so only the last line that
 has any letters or digits is read: numbers and grades mentioned while reasoning never count,
@@ -24,20 +24,23 @@ NO_VERDICT = "no verdict found"
 
 @dataclass(frozen=True)
 class Verdict:
-    value: str | None  # likert "1".."6"; pairwise "A" | "B" | "tie"; absolute grade
+    value: str | None  # what the mode reads: likert "1".."6"; pairwise "A" | "B" | "tie"; ...
     reason: str | None  # why there is no value (None when parsed)
 
 
 def parse_verdict(mode: str, text: str) -> Verdict:
-    parsers = {"likert": _likert, "pairwise": _pairwise, "absolute": _absolute}
-    if mode not in parsers:
+    """The verdict a reply ends with, read by its mode's rule (ablate.judge.modes)."""
+    from ablate.judge.modes import JUDGE_MODES, judge_mode
+
+    if JUDGE_MODES.problem(mode):
         raise ValueError(f"no verdict parser for judge mode {mode!r}")
+    spec = judge_mode(mode)
     line = _final_line(text)
     if line is None:
         return Verdict(None, EMPTY_REPLY)
-    value = parsers[mode](line)
+    value = spec.read(line)
     if value is None:
-        return Verdict(None, _why_not(mode, line))
+        return Verdict(None, spec.why_not(line) or NO_VERDICT)
     return Verdict(value, None)
 
 
@@ -57,77 +60,17 @@ def _final_line(text: str) -> str | None:
     return None
 
 
-_LIKERT = re.compile(
-    r"(?:.*?\b(?:level|score|rating|grade|verdict|answer|rate it|give it|deserves)"
-    r"\s*(?:is|of|as|=|:|-)?\s*(?:(?:an?|level)\s+)?)?"
-    r"(?P<level>\d+)(?:\s*(?:/|out of)\s*6)?\W*"
-)
-
-
-def _likert(line: str) -> str | None:
-    match = _LIKERT.fullmatch(line)
-    # "7" or "10" is a number on the final line but not a level: no verdict, not a clamp.
-    if match and match["level"] in LIKERT_LEVELS:
-        return match["level"]
-    return None
-
-
-_WHO = r"(?:(?:response|answer|assistant|output|model)\s+)?"
-_BETTER = r"(?:is\s+)?(?:(?:significantly|much|clearly|substantially)\s+)?(?:better|wins)"
-_WINNER = re.compile(
-    rf"(?:the\s+)?(?:(?:better|winning|preferred)\s+(?:response|answer)\s+is\s+)?"
-    rf"{_WHO}(?P<who>[ab])(?:\s+{_BETTER}(?:\s+than\s+{_WHO}[ab])?)?"
-)
-_ORDERED = re.compile(r"(?P<first>[ab])\s*>>?\s*(?P<second>[ab])")
-_TIE = re.compile(
-    r"tie|draw|it'?s a tie|a\s*=\s*b|equal|equally good|the same|"
-    r"neither(?:\s+(?:response|answer|one))?(?:\s+is\s+(?:significantly\s+)?better)?|"
-    r"both(?:\s+(?:responses|answers))?(?:\s+are)?\s+(?:equally\s+(?:good|helpful|bad)|"
-    r"equal|about\s+equal|the\s+same|about\s+the\s+same|comparable)|"
-    r"no\s+(?:significant\s+)?difference"
-)
 _PREAMBLE = re.compile(
     r"(?:therefore|thus|so|hence|overall|finally|in conclusion|in summary|final answer)\b[,\s]*"
 )
 
 
-def _verdict_phrase(line: str) -> str:
+def verdict_phrase(line: str) -> str:
     """The words after a label ("Final verdict: A") or a lead-in ("Therefore, A")."""
     phrase = line.rsplit(":", 1)[-1].strip()
     lead_in = _PREAMBLE.match(phrase)
     # Trailing punctuation or an emoji ("Pass ✅") does not change the verdict.
     return re.sub(r"[^\w']+$", "", phrase[lead_in.end() if lead_in else 0 :])
-
-
-def _pairwise(line: str) -> str | None:
-    phrase = _verdict_phrase(line)
-    if _TIE.fullmatch(phrase):
-        return "tie"
-    ordered = _ORDERED.fullmatch(phrase)
-    if ordered and ordered["first"] != ordered["second"]:
-        return ordered["first"].upper()
-    winner = _WINNER.fullmatch(phrase)
-    return winner["who"].upper() if winner else None
-
-
-_GRADE = re.compile(
-    r"(?:(?:the\s+)?(?:response|answer|grade)\s+(?:is|gets|earns)\s+(?:an?\s+)?)?"
-    r"(?P<grade>excellent|pass|fail)(?:ed|es|s)?"
-)
-
-
-def _absolute(line: str) -> str | None:
-    match = _GRADE.fullmatch(_verdict_phrase(line))
-    return match["grade"] if match else None
-
-
-def _why_not(mode: str, line: str) -> str:
-    # A level outside 1-6 is worth naming: it usually means the judge used another scale.
-    if mode == "likert":
-        match = _LIKERT.fullmatch(line)
-        if match:
-            return f"{NO_VERDICT} ({match['level']} is not a level 1-6)"
-    return NO_VERDICT
 
 
 def likert_from_logprobs(logprobs: list[dict[str, Any]] | None) -> dict[str, float] | None:

@@ -1,17 +1,12 @@
-"""LIMA's grading rubrics, in our own words (LIMA.md, "The judge").
+"""LIMA's grading rubrics, in our own words (the LIMA paper's six levels; README, "Judging").
 
-A mode's version is part of every judge key: editing any text of that mode (the in-process
-rubric below or its chat template in templates.py) must bump it, which invalidates cached
-judgments and judge stages.
+The likert mode's version (ablate.judge.modes.likert) is part of every judge key: editing any
+text of that mode (the in-process rubric below or its chat template) must bump it, which
+invalidates cached judgments and judge stages.
 """
 
 from __future__ import annotations
 
-GRADING_MODES = ("likert", "pairwise", "absolute")
-
-LIKERT_VERSION = 1
-PAIRWISE_VERSION = 1
-ABSOLUTE_VERSION = 1
 LIKERT_LEVELS = ("1", "2", "3", "4", "5", "6")
 
 # Shared by the in-process rubric and the chat template, so both judges grade on one scale.
@@ -42,12 +37,3 @@ Level:"""
 
 def render_likert(question: str, answer: str) -> str:
     return LIKERT_RUBRIC.format(question=question, answer=answer)
-
-
-def rubric_version(mode: str) -> int:
-    """The version of a grading mode's rubric text; part of the judge stage key."""
-    return {
-        "likert": LIKERT_VERSION,
-        "pairwise": PAIRWISE_VERSION,
-        "absolute": ABSOLUTE_VERSION,
-    }[mode]

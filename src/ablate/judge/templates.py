@@ -2,8 +2,8 @@
 
 A template's version is part of the judge cache key: a user who edits the text of their
 template file must change its declared version, or old cached replies would be reused.
-The built-in versions follow rubric.py's per-mode versions, so one bump invalidates both
-the in-process rubric and the chat template of a mode.
+The built-in templates live with their modes (ablate.judge.modes), versioned by the mode's
+version, so one bump invalidates both the in-process rubric and the chat template of a mode.
 """
 
 from __future__ import annotations
@@ -17,15 +17,8 @@ from typing import Any
 import yaml
 
 from ablate.errors import UserError
-from ablate.judge.rubric import GRADING_MODES, LIKERT_SCALE, rubric_version
 from ablate.registry import suggest
 
-# The named fields each mode's user text must use (and the only ones it may use).
-MODE_FIELDS: dict[str, tuple[str, ...]] = {
-    "likert": ("question", "answer"),
-    "pairwise": ("question", "answer_a", "answer_b"),
-    "absolute": ("question", "answer"),
-}
 TEMPLATE_KEYS = ("mode", "version", "system", "user")
 
 
@@ -55,81 +48,25 @@ def template_fields(text: str) -> list[str]:
     return names
 
 
-_SYSTEM = "You are a careful, impartial grader of answers written by AI assistants."
+SYSTEM = "You are a careful, impartial grader of answers written by AI assistants."
 
-_LIKERT_USER = (
-    """Grade how helpful the assistant's answer is to the user's question, on this \
-six-level scale:
-"""
-    + LIKERT_SCALE
-    + """
 
-[Question]
-{question}
+def builtin_template(mode: str) -> JudgeTemplate:
+    """A mode's own chat template (ablate.judge.modes)."""
+    from ablate.judge.modes import judge_mode
 
-[Answer]
-{answer}
+    return judge_mode(mode).template()
 
-Reason step by step about which level fits best. Then, on the last line of your reply, \
-print only the level number (1 to 6) and nothing else."""
-)
-
-_PAIRWISE_USER = """Two AI assistants answered the same user prompt. Decide whether one \
-response is significantly more helpful than the other.
-
-Weigh whether each response does what the user asked, is correct and complete, and is clear \
-and well organised. Do not let the order of the responses, their length or their labels sway \
-you.
-
-[Prompt]
-{question}
-
-[Response A]
-{answer_a}
-
-[Response B]
-{answer_b}
-
-Reason step by step. Then, on the last line of your reply, print only one of these words \
-and nothing else:
-A (Response A is significantly better)
-B (Response B is significantly better)
-tie (neither is significantly better)"""
-
-_ABSOLUTE_USER = """Grade an AI assistant's response to a user's prompt with one of three \
-grades:
-Excellent: the response fully meets the user's needs and could hardly be improved.
-Pass: the response meets the user's needs, with flaws that do not defeat its purpose.
-Fail: the response does not meet the user's needs: it is wrong, off-topic, incomplete, or \
-unsafe to follow.
-
-[Prompt]
-{question}
-
-[Response]
-{answer}
-
-Reason step by step about which grade fits. Then, on the last line of your reply, print \
-only the grade (Excellent, Pass or Fail) and nothing else."""
-
-BUILTIN_TEMPLATES: dict[str, JudgeTemplate] = {
-    mode: JudgeTemplate(mode, f"{mode}-v{rubric_version(mode)}", _SYSTEM, user)
-    for mode, user in (
-        ("likert", _LIKERT_USER),
-        ("pairwise", _PAIRWISE_USER),
-        ("absolute", _ABSOLUTE_USER),
-    )
-}
 
 
 def load_template(path: Path, mode: str) -> JudgeTemplate:
     """A user's template file (YAML, or TOML by its .toml suffix) for grading `mode`."""
+    from ablate.judge.modes import JUDGE_MODES
+
     path = Path(path)
-    if mode not in GRADING_MODES:
-        raise UserError(
-            f"{path}: unknown judge mode '{mode}' (known: {', '.join(GRADING_MODES)})."
-            f"{suggest(mode, list(GRADING_MODES))}"
-        )
+    problem = JUDGE_MODES.problem(mode)
+    if problem:
+        raise UserError(f"{path}: {problem}")
     data = _read_mapping(path)
     unknown = sorted(set(data) - set(TEMPLATE_KEYS))
     if unknown:
@@ -195,7 +132,9 @@ def _check_fields(path: Path, user: str, mode: str) -> None:
             f"{path}: key 'user' is not a valid format text ({exc}); write literal braces "
             "as '{{' and '}}'."
         ) from None
-    needed = MODE_FIELDS[mode]
+    from ablate.judge.modes import judge_mode
+
+    needed = judge_mode(mode).fields
     for name in used:
         if name not in needed:
             raise UserError(

@@ -56,8 +56,8 @@ def stage_versions() -> dict[str, int]:
 
 def code_versions(config: Config) -> CodeVersions:
     """The code versions a config's trials depend on, from the components that own them."""
+    from ablate.judge.modes import judge_mode
     from ablate.judge.parse import PARSER_VERSION
-    from ablate.judge.rubric import rubric_version
     from ablate.models.chat import TEMPLATE_VERSION
     from ablate.models.tiny import builtin_version
 
@@ -65,7 +65,7 @@ def code_versions(config: Config) -> CodeVersions:
         stage_versions(),
         TEMPLATE_VERSION,
         PARSER_VERSION,
-        rubric_version(config.judge.mode),
+        judge_mode(config.judge.mode).version,
         builtin_version(config.model.name_or_path),
         builtin_version(config.judge.model),
     )

@@ -9,6 +9,7 @@ from typing import Any
 from ablate import layout
 from ablate.errors import UserError
 from ablate.files import atomic_write_json, read_jsonl, write_jsonl
+from ablate.judge.modes import judge_mode
 from ablate.ledger import DONE, TrialLedger
 from ablate.stages.context import TrialContext
 from ablate.stages.generate import SAMPLES
@@ -22,10 +23,11 @@ def run_judge(ctx: TrialContext, out: Path) -> None:
 
     cfg = ctx.config.judge
     samples = read_jsonl(ctx.stage_path("generate", SAMPLES))
-    if cfg.mode == "pairwise" and cfg.pairwise_samples_per_prompt is not None:
+    paired = judge_mode(cfg.mode).paired
+    if paired and cfg.pairwise_samples_per_prompt is not None:
         samples = [s for s in samples if s["sample"] < cfg.pairwise_samples_per_prompt]
     accounting: dict[str, Any] = {}
-    if cfg.mode == "pairwise" and cfg.reference_arm == ctx.trial.arm:
+    if paired and reference_variant(cfg.reference_arm, ctx.trial.family) == ctx.trial.arm:
         reason = "the reference arm is not compared with itself"
         judgments = [unscored(s, reason, cfg) for s in samples]
     else:
@@ -57,11 +59,12 @@ def _references(ctx: TrialContext, samples: list[dict[str, Any]]) -> dict[str, s
     from ablate.judge.references import first_sample_by_prompt, references_from_file
 
     cfg, trial = ctx.config.judge, ctx.trial
-    if cfg.mode != "pairwise":
+    if not judge_mode(cfg.mode).paired:
         return None
     if not cfg.reference_arm:
         return references_from_file(Path(cfg.reference_file or ""), samples)
-    folder = f"{cfg.reference_arm}-n{trial.n_examples}-s{trial.seed}"
+    arm = reference_variant(cfg.reference_arm, trial.family)
+    folder = f"{arm}-n{trial.n_examples}-s{trial.seed}"
     generate = TrialLedger(ctx.ledger.root.parent / folder).stage_dir("generate")
     if not (generate / DONE).is_file():
         raise UserError(
@@ -70,3 +73,10 @@ def _references(ctx: TrialContext, samples: list[dict[str, Any]]) -> dict[str, s
             "with `ablate judge RESULTS/SWEEP judge.mode=pairwise ...`."
         )
     return first_sample_by_prompt(read_jsonl(generate / SAMPLES))
+
+
+def reference_variant(reference_arm: str | None, family: str) -> str | None:
+    """The reference arm at a trial's grid point (its variant's name)."""
+    if reference_arm is None:
+        return None
+    return f"{reference_arm}-{family}" if family else reference_arm

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.files import atomic_write_json, read_json, read_jsonl
+from ablate.judge.modes import judge_mode
 from ablate.stages.context import TrialContext
 from ablate.stages.generate import HELDOUT_FILE, SAMPLES
 from ablate.stages.judge import ACCOUNTING, JUDGMENTS
@@ -101,7 +102,6 @@ def sample_metrics(samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 # Verdict values each mode reports shares of (win/tie/lose for pairwise, LIMA's preference
 # study; excellent/pass/fail for absolute grading, LIMA section 4.3).
-OUTCOMES = {"pairwise": ("win", "tie", "lose"), "absolute": ("excellent", "pass", "fail")}
 
 
 def verdicts_by_prompt(judgments: list[dict[str, Any]]) -> list[list[str | None]]:
@@ -118,12 +118,13 @@ def outcome_metrics(
     (the samples of one prompt are correlated: Wilson over responses would under-cover)."""
     from ablate.stats import cluster_bootstrap_share
 
-    if mode not in OUTCOMES:
+    spec = judge_mode(mode)
+    if not spec.outcomes:
         return {}
     scored = [j for j in judgments if j["scored"]]
     by_prompt = verdicts_by_prompt(judgments)
     metrics: dict[str, Any] = {}
-    for outcome in OUTCOMES[mode]:
+    for outcome in spec.outcomes:
         k = sum(j.get("verdict") == outcome for j in scored)
         metrics[f"judge_{outcome}_count"] = k
         if scored:
@@ -132,7 +133,7 @@ def outcome_metrics(
                 cluster_bootstrap_share, by_prompt, outcome, confidence, resamples, seed
             )
             metrics |= _interval_metrics(f"judge_{outcome}_rate", share)
-    if mode == "pairwise":
+    if spec.paired:
         pairs = [j for j in scored if "position_consistent" in j]
         consistent = sum(bool(j["position_consistent"]) for j in pairs)
         metrics["judge_position_consistency"] = consistent / len(pairs) if pairs else None

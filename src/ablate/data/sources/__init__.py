@@ -1,4 +1,5 @@
-"""Pool sources by plain name (principle 8). A source streams a PoolConfig's records.
+"""Pool sources by plain name (CONTRIBUTING.md, principle 8). A source streams a PoolConfig's
+records.
 
 A record is a dict with "id", "prompt" and, for training pools and references, "response"
 (multi-turn records also carry "turns"). Each source is one module with a `SOURCE` spec
