@@ -36,7 +36,7 @@ def build(folder: Path, work_dir: Path, workers: int | None) -> dict[str, float]
     """One build, consumed to the end, in this process; its figures."""
     from ablate.config.schema import PoolConfig
     from ablate.data.build import BuildStats
-    from ablate.data.stackexchange import build_stackexchange
+    from ablate.data.sources.stackexchange import build_stackexchange
 
     pool = PoolConfig(source="stackexchange", path=str(folder))
     stats = BuildStats()
@@ -88,7 +88,7 @@ def _child(
 
 
 def _run(posts: int, root: Path, workers: int | None, pool_size: int = 2000) -> dict[str, float]:
-    from ablate.data.synthetic_dumps import write_stackexchange_dump
+    from ablate.data.fixtures.dumps import write_stackexchange_dump
 
     folder = root / f"dump-{posts}"
     start = time.perf_counter()

@@ -13,7 +13,7 @@ import argparse
 import statistics
 import time
 
-from ablate.data.synthetic import synthetic_records
+from ablate.data.fixtures.synthetic import synthetic_records
 
 
 def main() -> None:
