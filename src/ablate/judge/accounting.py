@@ -24,7 +24,8 @@ judge_position_consistency before any pairwise judgment was scored.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+
+from ablate.records import JudgeCall, Judgment
 
 _OUTCOME_FIELD = {"win": "wins", "tie": "ties", "lose": "losses"}
 
@@ -50,7 +51,7 @@ class JudgeAccounting:
     ties: int = 0
     losses: int = 0
 
-    def add(self, judgment: dict[str, Any]) -> None:
+    def add(self, judgment: Judgment) -> None:
         """Count one judgment record and every call it made."""
         self.judged += 1
         self.unscored += 0 if judgment.get("scored") else 1
@@ -59,7 +60,7 @@ class JudgeAccounting:
         if judgment.get("mode") == "pairwise":
             self._add_pair(judgment)
 
-    def _add_pair(self, judgment: dict[str, Any]) -> None:
+    def _add_pair(self, judgment: Judgment) -> None:
         self.pairwise_judged += 1
         if judgment.get("scored"):
             self.pairs += 1
@@ -67,7 +68,7 @@ class JudgeAccounting:
             outcome = _OUTCOME_FIELD[str(judgment.get("verdict"))]
             setattr(self, outcome, getattr(self, outcome) + 1)
 
-    def _add_call(self, call: dict[str, Any]) -> None:
+    def _add_call(self, call: JudgeCall) -> None:
         self.retries += int(call.get("retries") or 0)
         self.maybe_repaid += int(call.get("maybe_repaid") or 0)  # failed calls' too
         self.repairs += 1 if call.get("repair") else 0

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from ablate.config.schema import JudgeConfig
 from ablate.errors import UserError
+from ablate.records import Judgment, Sample
 from ablate.registry import Registry
 
 
@@ -16,8 +17,8 @@ class Judge(Protocol):
     model_id: str
 
     def judge(
-        self, samples: list[dict[str, Any]], references: dict[str, str] | None = None
-    ) -> list[dict[str, Any]]:
+        self, samples: list[Sample], references: dict[str, str] | None = None
+    ) -> list[Judgment]:
         """One judgment per sample, scored or unscored with a reason; never dropped."""
         ...
 
@@ -30,7 +31,6 @@ class Judge(Protocol):
 JUDGE_BACKENDS: Registry[str] = Registry("judge backend")
 JUDGE_BACKENDS.register("hf")("ablate.judge.hf:HFJudge.from_config")
 JUDGE_BACKENDS.register("openai")("ablate.judge.openai_backend:judge_from_config")
-
 
 
 def create_judge(cfg: JudgeConfig, device: str, cache_path: Path) -> Judge:

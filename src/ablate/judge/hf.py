@@ -15,6 +15,7 @@ from ablate.config.schema import JudgeConfig
 from ablate.judge.modes import judge_mode
 from ablate.judge.rubric import LIKERT_LEVELS, render_likert
 from ablate.models.load import load_causal_lm, load_tokenizer
+from ablate.records import Judgment, Sample
 
 
 def level_token_ids(tokenizer: Any, prefix: str) -> list[int]:
@@ -88,8 +89,8 @@ class HFJudge:
         return {}  # in-process: no calls, no tokens paid for
 
     def judge(
-        self, samples: list[dict[str, Any]], references: dict[str, str] | None = None
-    ) -> list[dict[str, Any]]:
+        self, samples: list[Sample], references: dict[str, str] | None = None
+    ) -> list[Judgment]:
         judgments = []
         for start in range(0, len(samples), self.batch_size):
             batch = samples[start : start + self.batch_size]
@@ -100,9 +101,7 @@ class HFJudge:
                 judgments.append(self._judgment(sample, prompt, cut, probs))
         return judgments
 
-    def _judgment(
-        self, sample: dict[str, Any], prompt: str, cut: bool, probs: list[float]
-    ) -> dict[str, Any]:
+    def _judgment(self, sample: Sample, prompt: str, cut: bool, probs: list[float]) -> Judgment:
         mass = sum(probs)
         scored = mass > 0 and mass >= self.min_level_mass
         distribution = {

@@ -32,6 +32,7 @@ judge_calls_maybe_repaid.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,7 @@ from ablate.judge.http_client import ChatClient, EndpointSettings, JudgeCallErro
 from ablate.judge.modes import JUDGE_MODES, judge_mode
 from ablate.judge.modes.spec import JudgeMode
 from ablate.judge.templates import JudgeTemplate
+from ablate.records import JudgeCall, Judgment, Sample
 
 NO_REFERENCE = "no reference response for this prompt"
 # The pairwise verdict (A, B or tie) from the model's point of view, per order.
@@ -100,7 +102,7 @@ class _Fetched:
 class _Answer:
     """One question put to the judge: its call records and the verdict they ended with."""
 
-    calls: list[dict[str, Any]]
+    calls: list[JudgeCall]
     value: str | None
     reason: str | None
     logprobs: list[Any] | None  # of the reply that gave the verdict
@@ -125,9 +127,9 @@ class _Asker:
         first, reply, why = await self._call(messages, repair=False)
         if first["verdict"] is not None or first["error"] is not None or not self.settings.repair:
             return _Answer([first], first["verdict"], why, _logprobs(reply))
-        repair = [
+        repair: list[dict[str, str]] = [
             *messages,
-            {"role": "assistant", "content": first["reply"]},
+            {"role": "assistant", "content": first["reply"] or ""},
             # Part of the repair request's messages, hence of its cache key: editing re-asks.
             {"role": "user", "content": self.settings.spec.repair},
         ]
@@ -138,9 +140,9 @@ class _Asker:
 
     async def _call(
         self, messages: list[dict[str, str]], repair: bool
-    ) -> tuple[dict[str, Any], CachedReply | None, str | None]:
+    ) -> tuple[JudgeCall, CachedReply | None, str | None]:
         """One call record, the reply it parsed (None if the call failed), why no verdict."""
-        record: dict[str, Any] = {
+        record: JudgeCall = {
             "messages": messages,
             "reply": None,
             "usage": None,
@@ -156,19 +158,23 @@ class _Asker:
             fetched = await self._fetch(messages)
         except JudgeCallError as exc:  # errors are never cached: the next run asks again
             error = f"judge call failed: {exc.reason}"
-            record.update(retries=exc.retries, maybe_repaid=exc.maybe_repaid, error=error)
+            record.update(
+                {"retries": exc.retries, "maybe_repaid": exc.maybe_repaid, "error": error}
+            )
             return record, None, record["error"]
         reply = fetched.reply
         verdict = parse.parse_verdict(self.settings.mode, reply.text)
         usage = {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens}
         record.update(
-            reply=reply.text,
-            usage=usage,
-            served_model=reply.model,
-            cached=fetched.cached,
-            retries=fetched.retries,
-            maybe_repaid=fetched.maybe_repaid,
-            verdict=verdict.value,
+            {
+                "reply": reply.text,
+                "usage": usage,
+                "served_model": reply.model,
+                "cached": fetched.cached,
+                "retries": fetched.retries,
+                "maybe_repaid": fetched.maybe_repaid,
+                "verdict": verdict.value,
+            }
         )
         why = None if verdict.reason is None else verdict.reason + self._cut_off(reply)
         return record, reply, why
@@ -257,8 +263,8 @@ class OpenAIJudge:
         self._accounting = JudgeAccounting()
 
     def judge(
-        self, samples: list[dict[str, Any]], references: dict[str, str] | None = None
-    ) -> list[dict[str, Any]]:
+        self, samples: list[Sample], references: dict[str, str] | None = None
+    ) -> list[Judgment]:
         """One judgment per sample, in order; references (prompt_id -> text) for pairwise."""
         if self.settings.spec.paired and references is None:
             raise ValueError("pairwise judging needs the reference responses (references=...)")
@@ -274,9 +280,7 @@ class OpenAIJudge:
             s.price_prompt_per_million, s.price_completion_per_million
         )
 
-    async def _judge_all(
-        self, samples: list[dict[str, Any]], references: dict[str, str]
-    ) -> list[dict[str, Any]]:
+    async def _judge_all(self, samples: list[Sample], references: dict[str, str]) -> list[Judgment]:
         asker = _Asker(self.settings, self.cache)
         try:
             if self.settings.spec.paired:
@@ -291,11 +295,11 @@ class OpenAIJudge:
         finally:
             await asker.aclose()
 
-    async def _guarded(self, job: Any, sample: dict[str, Any]) -> dict[str, Any]:
+    async def _guarded(self, job: Awaitable[Judgment], sample: Sample) -> Judgment:
         """One sample's judgment, whatever its reply held: an unexpected failure while judging
         it is that sample's failed call (unscored, retried on resume), never the whole trial's."""
         try:
-            judgment: dict[str, Any] = await job
+            judgment = await job
         except UserError:
             raise  # a setting (the key, the endpoint) that no sample can get past
         except Exception as exc:
@@ -303,7 +307,7 @@ class OpenAIJudge:
             judgment["reason"] = f"judge call failed: unexpected reply ({type(exc).__name__})"
         return judgment
 
-    def _base(self, sample: dict[str, Any], calls: list[dict[str, Any]]) -> dict[str, Any]:
+    def _base(self, sample: Sample, calls: list[JudgeCall]) -> Judgment:
         """A judgment, unscored until a verdict is filled in."""
         served = next((c["served_model"] for c in calls if c["served_model"]), None)
         return {
@@ -322,7 +326,7 @@ class OpenAIJudge:
             "calls": calls,
         }
 
-    async def _single(self, asker: _Asker, sample: dict[str, Any]) -> dict[str, Any]:
+    async def _single(self, asker: _Asker, sample: Sample) -> Judgment:
         """The judgment of one response (a mode that is not paired)."""
         template, spec = self.settings.template, self.settings.spec
         answer = await asker.ask(
@@ -355,12 +359,10 @@ class OpenAIJudge:
             "distribution": distribution,
         }
 
-    async def _pairwise(
-        self, asker: _Asker, sample: dict[str, Any], reference: str | None
-    ) -> dict[str, Any]:
+    async def _pairwise(self, asker: _Asker, sample: Sample, reference: str | None) -> Judgment:
         """Model response against the reference, asked in both orders."""
         if reference is None:
-            unasked = {
+            unasked: Judgment = {
                 **self._base(sample, []),
                 "position_consistent": None,
                 "order_verdicts": None,
@@ -374,7 +376,7 @@ class OpenAIJudge:
         for order, answer in (("model_first", model_first), ("reference_first", reference_first)):
             for call in answer.calls:
                 call["order"] = order
-        judgment = {
+        judgment: Judgment = {
             **self._base(sample, model_first.calls + reference_first.calls),
             "position_consistent": None,
             "order_verdicts": None,  # (model first, reference first) outcomes once both parse

@@ -9,13 +9,14 @@ from typing import Any
 
 from ablate.config.schema import JudgeConfig
 from ablate.errors import UserError
+from ablate.records import Judgment, Sample
 
 
-def first_sample_by_prompt(rows: list[dict[str, Any]]) -> dict[str, str]:
+def first_sample_by_prompt(rows: list[Sample]) -> dict[str, str]:
     """prompt id -> the response of its lowest-numbered sample (an arm's responses as the
     reference another arm is compared with)."""
     references: dict[str, str] = {}
-    for row in sorted(rows, key=lambda r: r.get("sample", 0)):
+    for row in sorted(rows, key=lambda r: r["sample"]):
         references.setdefault(row["prompt_id"], row["response"])
     return references
 
@@ -46,7 +47,7 @@ def read_reference_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def references_from_file(path: Path, samples: list[dict[str, Any]]) -> dict[str, str]:
+def references_from_file(path: Path, samples: list[Sample]) -> dict[str, str]:
     """prompt id -> the reference response of a judge.reference_file."""
     by_prompt = {s["prompt"]: s["prompt_id"] for s in samples}
     references: dict[str, str] = {}
@@ -57,7 +58,7 @@ def references_from_file(path: Path, samples: list[dict[str, Any]]) -> dict[str,
     return references
 
 
-def unscored(sample: dict[str, Any], reason: str, cfg: JudgeConfig) -> dict[str, Any]:
+def unscored(sample: Sample, reason: str, cfg: JudgeConfig) -> Judgment:
     return {
         "prompt_id": sample["prompt_id"],
         "sample": sample["sample"],

@@ -9,6 +9,7 @@ from ablate.config.schema import GenerationConfig
 from ablate.models.chat import END_OF_TURN, prompt_text
 from ablate.models.load import load_causal_lm, torch_dtype
 from ablate.models.tokens import IGNORE, collate, tokenize_example
+from ablate.records import HeldoutRow, Sample
 
 
 def load_finetuned(
@@ -83,9 +84,9 @@ def generate_samples(
     cfg: GenerationConfig,
     seed: int,
     device: str,
-) -> list[dict[str, Any]]:
+) -> list[Sample]:
     """One row per (prompt, sample); a batch's seed depends on its index only (reproducible)."""
-    samples = []
+    samples: list[Sample] = []
     for index, batch in enumerate(_batches(prompts, cfg.batch_size)):
         texts = [r["prompt"] for r in batch]
         outputs = _sample_batch(model, tokenizer, texts, cfg, seed * 100_003 + index, device)
@@ -111,7 +112,7 @@ def heldout_losses(
     max_len: int,
     batch_size: int,
     device: str,
-) -> list[dict[str, Any]]:
+) -> list[HeldoutRow]:
     """Per evaluation prompt with a reference response: the summed loss over the response's
     tokens and their count (the held-out loss's interval resamples prompts from these)."""
     import torch
@@ -122,7 +123,7 @@ def heldout_losses(
         if "response" in r
     ]
     usable = [(pid, e) for pid, e in examples if e is not None]
-    rows = []
+    rows: list[HeldoutRow] = []
     for batch in _batches(usable, batch_size):
         tensors = {
             k: v.to(device)
@@ -144,7 +145,7 @@ def heldout_losses(
     return rows
 
 
-def heldout_loss(rows: list[dict[str, Any]]) -> float | None:
+def heldout_loss(rows: list[HeldoutRow]) -> float | None:
     """Mean loss per response token over all prompts; None without reference responses."""
     tokens = sum(r["tokens"] for r in rows)
     return sum(r["loss_sum"] for r in rows) / tokens if tokens else None

@@ -8,9 +8,10 @@ from typing import Any
 
 from ablate import layout
 from ablate.errors import UserError
-from ablate.files import atomic_write_json, read_jsonl, write_jsonl
+from ablate.files import atomic_write_json, write_jsonl
 from ablate.judge.modes import judge_mode
 from ablate.ledger import DONE, TrialLedger
+from ablate.records import Sample, read_samples
 from ablate.stages.context import TrialContext
 from ablate.stages.generate import SAMPLES
 
@@ -22,7 +23,7 @@ def run_judge(ctx: TrialContext, out: Path) -> None:
     from ablate.judge.references import unscored
 
     cfg = ctx.config.judge
-    samples = read_jsonl(ctx.stage_path("generate", SAMPLES))
+    samples = read_samples(ctx.stage_path("generate", SAMPLES))
     paired = judge_mode(cfg.mode).paired
     if paired and cfg.pairwise_samples_per_prompt is not None:
         samples = [s for s in samples if s["sample"] < cfg.pairwise_samples_per_prompt]
@@ -53,7 +54,7 @@ def judge_cache_path(trial_root: Path) -> Path:
     return layout.judge_cache(layout.results_of_trial(trial_root))
 
 
-def _references(ctx: TrialContext, samples: list[dict[str, Any]]) -> dict[str, str] | None:
+def _references(ctx: TrialContext, samples: list[Sample]) -> dict[str, str] | None:
     """prompt id -> the reference response (pairwise only): another arm's first sample at the
     same size and seed, or the reference file's."""
     from ablate.judge.references import first_sample_by_prompt, references_from_file
@@ -72,7 +73,7 @@ def _references(ctx: TrialContext, samples: list[dict[str, Any]]) -> dict[str, s
             f"n={trial.n_examples}, seed={trial.seed} yet; run the sweep first, then compare "
             "with `ablate judge RESULTS/SWEEP judge.mode=pairwise ...`."
         )
-    return first_sample_by_prompt(read_jsonl(generate / SAMPLES))
+    return first_sample_by_prompt(read_samples(generate / SAMPLES))
 
 
 def reference_variant(reference_arm: str | None, family: str) -> str | None:

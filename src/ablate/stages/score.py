@@ -10,8 +10,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ablate.files import atomic_write_json, read_json, read_jsonl
+from ablate.files import atomic_write_json, read_json
 from ablate.judge.modes import judge_mode
+from ablate.records import (
+    HeldoutRow,
+    Judgment,
+    Sample,
+    read_heldout_rows,
+    read_judgments,
+    read_samples,
+)
 from ablate.stages.context import TrialContext
 from ablate.stages.generate import HELDOUT_FILE, SAMPLES
 from ablate.stages.judge import ACCOUNTING, JUDGMENTS
@@ -21,7 +29,7 @@ from ablate.stats import Interval, summarize_scores
 METRICS = "metrics.json"
 
 
-def scores_by_prompt(judgments: list[dict[str, Any]]) -> list[list[float | None]]:
+def scores_by_prompt(judgments: list[Judgment]) -> list[list[float | None]]:
     grouped: dict[str, list[float | None]] = defaultdict(list)
     for j in judgments:
         grouped[j["prompt_id"]].append(j["score"] if j["scored"] else None)
@@ -43,7 +51,7 @@ def _interval_metrics(prefix: str, make: Callable[[], Interval]) -> dict[str, An
 
 
 def judge_metrics(
-    judgments: list[dict[str, Any]], confidence: float, resamples: int, seed: int
+    judgments: list[Judgment], confidence: float, resamples: int, seed: int
 ) -> dict[str, Any]:
     from ablate.analysis.fits import unscored_check_of
     from ablate.stats import unscored_rate_interval
@@ -77,7 +85,7 @@ def judge_metrics(
 
 
 def heldout_metrics(
-    rows: list[dict[str, Any]], confidence: float, resamples: int, seed: int
+    rows: list[HeldoutRow], confidence: float, resamples: int, seed: int
 ) -> dict[str, Any]:
     """The held-out loss's interval over prompts, from its per-prompt loss sums and tokens."""
     from ablate.stats import heldout_loss_interval
@@ -91,7 +99,7 @@ def heldout_metrics(
     )
 
 
-def sample_metrics(samples: list[dict[str, Any]]) -> dict[str, Any]:
+def sample_metrics(samples: list[Sample]) -> dict[str, Any]:
     n = max(1, len(samples))
     return {
         "samples": len(samples),
@@ -104,7 +112,7 @@ def sample_metrics(samples: list[dict[str, Any]]) -> dict[str, Any]:
 # study; excellent/pass/fail for absolute grading, LIMA section 4.3).
 
 
-def verdicts_by_prompt(judgments: list[dict[str, Any]]) -> list[list[str | None]]:
+def verdicts_by_prompt(judgments: list[Judgment]) -> list[list[str | None]]:
     grouped: dict[str, list[str | None]] = defaultdict(list)
     for j in judgments:
         grouped[j["prompt_id"]].append(j.get("verdict") if j["scored"] else None)
@@ -112,7 +120,7 @@ def verdicts_by_prompt(judgments: list[dict[str, Any]]) -> list[list[str | None]
 
 
 def outcome_metrics(
-    judgments: list[dict[str, Any]], mode: str, confidence: float, resamples: int, seed: int
+    judgments: list[Judgment], mode: str, confidence: float, resamples: int, seed: int
 ) -> dict[str, Any]:
     """Share of each outcome among scored judgments, with an interval that resamples prompts
     (the samples of one prompt are correlated: Wilson over responses would under-cover)."""
@@ -142,7 +150,7 @@ def outcome_metrics(
 
 def accounting_metrics(
     accounting: dict[str, Any],
-    judgments: list[dict[str, Any]],
+    judgments: list[Judgment],
     price_prompt: float | None,
     price_completion: float | None,
 ) -> dict[str, Any]:
@@ -164,7 +172,7 @@ def accounting_metrics(
 
 def run_score(ctx: TrialContext, out: Path) -> None:
     e, j = ctx.config.evaluation, ctx.config.judge
-    judgments = read_jsonl(ctx.stage_path("judge", JUDGMENTS))
+    judgments = read_judgments(ctx.stage_path("judge", JUDGMENTS))
     metrics: dict[str, Any] = judge_metrics(
         judgments, e.confidence, e.bootstrap_resamples, ctx.trial.seed
     )
@@ -175,12 +183,12 @@ def run_score(ctx: TrialContext, out: Path) -> None:
     metrics |= accounting_metrics(
         accounting, judgments, j.price_prompt_per_million, j.price_completion_per_million
     )
-    metrics |= sample_metrics(read_jsonl(ctx.stage_path("generate", SAMPLES)))
+    metrics |= sample_metrics(read_samples(ctx.stage_path("generate", SAMPLES)))
     metrics |= read_json(ctx.stage_path("generate", "stats.json"))
     heldout = ctx.stage_path("generate", HELDOUT_FILE)
     if heldout.is_file():  # trials generated before per-prompt losses were kept have none
         metrics |= heldout_metrics(
-            read_jsonl(heldout), e.confidence, e.bootstrap_resamples, ctx.trial.seed
+            read_heldout_rows(heldout), e.confidence, e.bootstrap_resamples, ctx.trial.seed
         )
     metrics |= read_json(ctx.stage_path("train", "stats.json"))
     metrics |= data_counts(ctx)
