@@ -26,7 +26,7 @@ from ablate.config.schema import (
 )
 from ablate.data.pools import fingerprints
 from ablate.data.pools import pool_key as pool_fingerprint
-from ablate.plan import STAGES, Trial, duplicate_arms, plan_trials
+from ablate.plan import STAGES, Trial, duplicate_arms, judge_name, plan_trials
 from ablate.stages import code_versions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -403,3 +403,15 @@ def test_code_versions_handed_to_the_plan_are_part_of_the_keys() -> None:
     assert chat["select"] == before["select"] and chat["train"] != before["train"]
     score = keys(dataclasses.replace(base, stages={**base.stages, "score": 99}))
     assert score["judge"] == before["judge"] and score["score"] != before["score"]
+
+
+def test_judges_with_other_settings_get_other_folders() -> None:
+    def name(**judge: Any) -> str:
+        config = Config(name="x", judge=JudgeConfig(model="mistral:7b", **judge))
+        return judge_name(config, code_versions(config))
+
+    assert name() != name(temperature=0.5)
+    other = Config(name="x", judge=JudgeConfig(model="qwen2.5:7b"))
+    assert name() != judge_name(other, code_versions(other))
+    assert name() == name(max_concurrency=64), "runtime settings do not make another judge"
+    assert name(name="mine") == "mine"

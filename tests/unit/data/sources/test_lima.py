@@ -13,7 +13,7 @@ from ablate.data.build import BuildStats, Record
 from ablate.data.sources.lima import build_lima
 from ablate.errors import UserError
 
-LIMA_TEST = Path(__file__).parents[3] / "shared" / "data" / "lima_test.jsonl"
+LIMA_TEST = Path(__file__).parents[5] / "shared" / "data" / "lima_test.jsonl"
 
 
 def _write(path: Path, rows: list[Any]) -> Path:

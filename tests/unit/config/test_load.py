@@ -13,7 +13,7 @@ import yaml
 from ablate.checks import load as load_config
 from ablate.errors import ConfigError, UserError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 EXPERIMENT: dict[str, Any] = {
     "model": {"name_or_path": "builtin:tiny"},

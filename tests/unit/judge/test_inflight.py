@@ -28,7 +28,7 @@ from ablate.judge.openai_judge import HttpJudgeSettings, OpenAIJudge
 from ablate.judge.templates import builtin_template
 from tests.support.chat_server import Behaviour, ChatServer, Hang, Ok, Status
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 WAIT_S = 120.0  # generous: a loaded 2-core machine is slow, never wrong
 VERDICT = Ok("Clear and complete.\nLevel: 5")
 
@@ -37,7 +37,7 @@ VERDICT = Ok("Clear and complete.\nLevel: 5")
 CHILD = """
 import sys
 from pathlib import Path
-from tests.unit.test_judge_inflight import judge, samples
+from tests.unit.judge.test_inflight import judge, samples
 judge(sys.argv[1], Path(sys.argv[2]), timeout_s=600.0).judge(samples(int(sys.argv[3])))
 """
 

@@ -1,5 +1,6 @@
-"""Sampling and held-out loss from fine-tuned models, the in-process judge, scoring, and a whole
-trial's stages on the tiny builtin model (built once into a temporary ABLATE_CACHE)."""
+"""Fine-tuned models loaded back (full and LoRA), sampling and the held-out loss from them,
+and one whole trial's stages on the tiny builtin model, then only what changed (real training
+on CPU; the model is built once into a temporary ABLATE_CACHE)."""
 
 from __future__ import annotations
 
@@ -21,18 +22,15 @@ from ablate.config.schema import (
     TrainingConfig,
 )
 from ablate.data.fixtures.synthetic import synthetic_records
-from ablate.judge.hf import HFJudge, level_token_ids
-from ablate.judge.modes import judge_mode
-from ablate.judge.rubric import LIKERT_LEVELS, LIKERT_RUBRIC, render_likert
 from ablate.models.chat import END_OF_TURN, SPECIAL_TOKENS, prompt_text
 from ablate.models.finetune import fine_tune
 from ablate.models.generation import generate_samples, heldout_loss, heldout_losses, load_finetuned
-from ablate.models.load import load_tokenizer
 from ablate.models.tiny import EOS, PAD, build_tiny_model
 from ablate.models.tokens import tokenize_example
 from ablate.plan import STAGES, Trial
 from ablate.stages.pipeline import run_trial
-from ablate.stages.score import judge_metrics, sample_metrics, scores_by_prompt
+
+pytestmark = pytest.mark.integration
 
 TINY = "builtin:tiny"
 SAMPLE_KEYS = {"prompt_id", "prompt", "sample", "response", "n_tokens", "stopped"}
@@ -212,147 +210,6 @@ def test_heldout_loss_is_mean_response_token_loss(loaded: dict[str, tuple[Any, A
     assert [r["prompt_id"] for r in batched] == [r["id"] for r in records]
 
 
-# --- judge -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def judge(tiny_cache: Path) -> HFJudge:
-    return HFJudge(TINY, "float32", batch_size=2, max_input_tokens=4096, device="cpu")
-
-
-def _samples(n: int) -> list[dict[str, Any]]:
-    return [
-        {"prompt_id": r["id"], "sample": k, "prompt": r["prompt"], "response": r["response"][:200]}
-        for r in synthetic_records(n, 9, "eval")
-        for k in range(2)
-    ]
-
-
-def test_level_token_ids_are_six_distinct_single_tokens(tiny_cache: Path) -> None:
-    tokenizer = load_tokenizer(TINY)
-    prefix = render_likert("q", "a")
-    ids = level_token_ids(tokenizer, prefix)
-    assert len(ids) == 6 and len(set(ids)) == 6
-    for level, token_id in zip(LIKERT_LEVELS, ids, strict=True):
-        assert tokenizer.decode([token_id]).strip() == level
-
-
-def test_judge_gives_a_normalised_distribution_and_its_expected_score(judge: HFJudge) -> None:
-    samples = _samples(3)  # 6 samples, three batches of 2
-    judgments = judge.judge(samples)
-    assert len(judgments) == len(samples)
-    for sample, j in zip(samples, judgments, strict=True):
-        assert (j["prompt_id"], j["sample"]) == (sample["prompt_id"], sample["sample"])
-        assert list(j["distribution"]) == list(LIKERT_LEVELS)
-        assert sum(j["distribution"].values()) == pytest.approx(1.0, abs=1e-9)
-        assert all(p >= 0 for p in j["distribution"].values())
-        expected = sum(int(level) * p for level, p in j["distribution"].items())
-        assert j["score"] == pytest.approx(expected, abs=1e-6)
-        assert 1.0 <= j["score"] <= 6.0
-        assert 0.0 < j["level_mass"] <= 1.0
-        assert j["scored"] is True and j["reason"] is None
-        assert j["judge_model"] == TINY and j["judge_backend"] == "hf"
-        assert j["rubric_version"] == judge_mode("likert").version
-        assert sample["prompt"] in j["judge_prompt"]
-        assert sample["response"] in j["judge_prompt"]
-        assert j["judge_prompt"] == render_likert(sample["prompt"], sample["response"])
-        assert j["answer_truncated"] is False
-
-
-def test_judge_score_does_not_depend_on_batch_neighbours(judge: HFJudge) -> None:
-    short = {"prompt_id": "a", "sample": 0, "prompt": "Q?", "response": "Short."}
-    long = {
-        "prompt_id": "b",
-        "sample": 0,
-        "prompt": "How do I sear a steak?",
-        "response": "Heat the pan until it smokes. " * 20,
-    }
-    alone = judge.judge([short])[0]
-    beside = judge.judge([short, long])[0]  # left-padded next to a longer prompt
-    assert beside["score"] == pytest.approx(alone["score"], abs=1e-5)
-
-
-def test_judge_cuts_a_long_answer_and_keeps_the_rubric(tiny_cache: Path) -> None:
-    tokenizer = load_tokenizer(TINY)
-    question = "How do I sear a steak in a cast iron pan?"
-    answer = "Pat the steak dry, salt it well and let the pan get very hot first. " * 30
-    rubric_only = len(tokenizer(render_likert(question, ""))["input_ids"])
-    budget = rubric_only + 60
-    assert len(tokenizer(render_likert(question, answer))["input_ids"]) > budget
-    small = HFJudge(TINY, "float32", batch_size=2, max_input_tokens=budget, device="cpu")
-    [j] = small.judge([{"prompt_id": "p", "sample": 0, "prompt": question, "response": answer}])
-    assert j["answer_truncated"] is True
-    prompt = j["judge_prompt"]
-    assert len(tokenizer(prompt)["input_ids"]) <= budget
-    head, tail = LIKERT_RUBRIC.split("{question}")[0], LIKERT_RUBRIC.split("{answer}")[1]
-    assert prompt.startswith(head) and prompt.endswith(tail)  # the rubric is whole
-    assert question in prompt
-    kept = prompt.split("[Answer]\n", 1)[1].removesuffix(tail)
-    assert kept.endswith(" [...]")
-    assert len(kept.removesuffix(" [...]")) > 20
-    assert answer.startswith(kept.removesuffix(" [...]"))
-    assert 1.0 <= j["score"] <= 6.0
-
-
-# --- score -------------------------------------------------------------------------------------
-
-
-def _judgment(prompt_id: str, score: float | None) -> dict[str, Any]:
-    return {
-        "prompt_id": prompt_id,
-        "score": score,
-        "scored": score is not None,
-        "level_mass": 0.5 if score is not None else None,
-    }
-
-
-def test_scores_by_prompt_groups_in_order_and_maps_unscored_to_none() -> None:
-    judgments = [
-        _judgment("a", 4.0),
-        _judgment("b", 2.0),
-        _judgment("a", None),
-        _judgment("b", 3.0),
-        _judgment("c", None),
-    ]
-    judgments[2]["score"] = 1.0  # a score on an unscored row is ignored
-    assert scores_by_prompt(judgments) == [[4.0, None], [2.0, 3.0], [None]]
-
-
-def test_judge_metrics_counts_unscored() -> None:
-    judgments = [
-        _judgment("a", 4.0),
-        _judgment("a", 5.0),
-        _judgment("b", 2.0),
-        _judgment("b", None),
-        _judgment("c", 3.0),
-        _judgment("c", None),
-    ]
-    m = judge_metrics(judgments, confidence=0.95, resamples=200, seed=0)
-    assert m["judge_scored"] == 4
-    assert m["judge_unscored"] == 2
-    assert m["judge_unscored_rate"] == pytest.approx(2 / 6)
-    assert m["judge_prompts"] == 3
-    assert m["judge_mean"] == pytest.approx((4 + 5 + 2 + 3) / 4)
-    assert m["judge_ci_low"] <= m["judge_mean"] <= m["judge_ci_high"]
-    assert m["judge_level_mass"] == pytest.approx(0.5)
-
-
-def test_judge_metrics_with_nothing_scored_gives_none_not_nan() -> None:
-    m = judge_metrics([_judgment("a", None)], confidence=0.95, resamples=100, seed=0)
-    assert m["judge_mean"] is None and m["judge_ci_low"] is None and m["judge_t_high"] is None
-    assert (m["judge_scored"], m["judge_unscored"], m["judge_unscored_rate"]) == (0, 1, 1.0)
-    assert m["judge_level_mass"] is None
-
-
-def test_sample_metrics() -> None:
-    samples = [{"n_tokens": 4, "stopped": True}, {"n_tokens": 8, "stopped": False}]
-    assert sample_metrics(samples) == {
-        "samples": 2,
-        "response_tokens_mean": 6.0,
-        "response_stopped_rate": 0.5,
-    }
-
-
 # --- a whole trial -----------------------------------------------------------------------------
 
 
@@ -402,18 +259,3 @@ def test_run_trial_runs_every_stage_then_only_what_changed(
     rejudged = dataclasses.replace(trial, stage_keys=new_keys)
     run_trial(config, rejudged, tmp_path, {"syn": pool_dir}, "cpu", report=ran.append)
     assert ran == ["judge", "score"]
-
-
-def test_judge_below_the_level_mass_threshold_is_unscored_with_a_reason(tiny_cache: Path) -> None:
-    # The tiny random judge puts far less than half its probability on the six levels.
-    strict = HFJudge(
-        TINY, "float32", batch_size=2, max_input_tokens=4096, device="cpu", min_level_mass=0.5
-    )
-    sample = {"prompt_id": "p", "sample": 0, "prompt": "How?", "response": "Like this."}
-    (judgment,) = strict.judge([sample])
-    assert judgment["scored"] is False and judgment["score"] is None
-    assert "min_level_mass=0.5" in judgment["reason"]
-    assert judgment["level_mass"] < 0.5
-    assert abs(sum(judgment["distribution"].values()) - 1) < 1e-6  # kept for inspection
-    metrics = judge_metrics([judgment, {**judgment, "sample": 1}], 0.95, 100, 0)
-    assert metrics["judge_unscored"] == 2 and metrics["judge_mean"] is None
