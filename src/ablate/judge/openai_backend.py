@@ -8,7 +8,8 @@ from ablate.config.schema import JudgeConfig
 from ablate.judge.cache import JudgeCache
 from ablate.judge.http_client import EndpointSettings
 from ablate.judge.openai_judge import HttpJudgeSettings, OpenAIJudge
-from ablate.judge.templates import JudgeTemplate, builtin_template, load_template
+from ablate.judge.prompt import JudgeTemplate
+from ablate.judge.templates import builtin_template, load_template
 
 
 def template_for(cfg: JudgeConfig) -> JudgeTemplate:

@@ -43,7 +43,7 @@ from ablate.judge.cache import CachedReply, JudgeCache, Sending, request_key
 from ablate.judge.http_client import ChatClient, EndpointSettings, JudgeCallError
 from ablate.judge.modes import JUDGE_MODES, judge_mode
 from ablate.judge.modes.spec import JudgeMode
-from ablate.judge.templates import JudgeTemplate
+from ablate.judge.prompt import JudgeTemplate
 from ablate.records import JudgeCall, Judgment, Sample
 
 NO_REFERENCE = "no reference response for this prompt"

@@ -13,19 +13,22 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ablate.judge.modes.phrases import NO_VERDICT
 from ablate.judge.rubric import LIKERT_LEVELS
 
 # Recorded with every judgment: a change of these rules is visible in the results.
 PARSER_VERSION = 1
 
 EMPTY_REPLY = "empty reply"
-NO_VERDICT = "no verdict found"
 
 
 @dataclass(frozen=True)
 class Verdict:
     value: str | None  # what the mode reads: likert "1".."6"; pairwise "A" | "B" | "tie"; ...
     reason: str | None  # why there is no value (None when parsed)
+
+
+__all__ = ["EMPTY_REPLY", "NO_VERDICT", "PARSER_VERSION", "Verdict", "parse_verdict"]
 
 
 def parse_verdict(mode: str, text: str) -> Verdict:
@@ -58,19 +61,6 @@ def _final_line(text: str) -> str | None:
         if any(ch.isalnum() for ch in line):
             return line
     return None
-
-
-_PREAMBLE = re.compile(
-    r"(?:therefore|thus|so|hence|overall|finally|in conclusion|in summary|final answer)\b[,\s]*"
-)
-
-
-def verdict_phrase(line: str) -> str:
-    """The words after a label ("Final verdict: A") or a lead-in ("Therefore, A")."""
-    phrase = line.rsplit(":", 1)[-1].strip()
-    lead_in = _PREAMBLE.match(phrase)
-    # Trailing punctuation or an emoji ("Pass ✅") does not change the verdict.
-    return re.sub(r"[^\w']+$", "", phrase[lead_in.end() if lead_in else 0 :])
 
 
 def likert_from_logprobs(logprobs: list[dict[str, Any]] | None) -> dict[str, float] | None:

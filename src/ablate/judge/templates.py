@@ -1,4 +1,4 @@
-"""Chat prompts for an API judge, one per grading mode, and user-supplied replacements.
+"""Chat prompts for an API judge: a mode's built-in one, or a user's template file in its place.
 
 A template's version is part of the judge cache key: a user who edits the text of their
 template file must change its declared version, or old cached replies would be reused.
@@ -8,47 +8,17 @@ version, so one bump invalidates both the in-process rubric and the chat templat
 
 from __future__ import annotations
 
-import string
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ablate.errors import UserError
+from ablate.judge.prompt import JudgeTemplate, template_fields
 from ablate.registry import suggest
 
 TEMPLATE_KEYS = ("mode", "version", "system", "user")
-
-
-@dataclass(frozen=True)
-class JudgeTemplate:
-    mode: str  # likert | pairwise | absolute
-    version: str  # part of the cache key
-    system: str | None  # sent as is (no fields): braces need no escaping there
-    user: str  # str.format-style with named fields
-
-    def render(self, **fields: str) -> list[dict[str, str]]:
-        """Chat messages; fields the text does not use are ignored."""
-        missing = [name for name in template_fields(self.user) if name not in fields]
-        if missing:
-            raise ValueError(f"judge template {self.version!r} needs field(s) {', '.join(missing)}")
-        messages = [{"role": "system", "content": self.system}] if self.system else []
-        messages.append({"role": "user", "content": self.user.format(**fields)})
-        return messages
-
-
-def template_fields(text: str) -> list[str]:
-    """The field names a str.format text uses, in order of first use."""
-    names: list[str] = []
-    for _, name, _, _ in string.Formatter().parse(text):
-        if name is not None and name not in names:
-            names.append(name)
-    return names
-
-
-SYSTEM = "You are a careful, impartial grader of answers written by AI assistants."
 
 
 def builtin_template(mode: str) -> JudgeTemplate:
@@ -56,7 +26,6 @@ def builtin_template(mode: str) -> JudgeTemplate:
     from ablate.judge.modes import judge_mode
 
     return judge_mode(mode).template()
-
 
 
 def load_template(path: Path, mode: str) -> JudgeTemplate:

@@ -8,13 +8,9 @@ import pytest
 
 from ablate.errors import UserError
 from ablate.judge.modes import JUDGE_MODES, judge_mode
+from ablate.judge.prompt import JudgeTemplate, template_fields
 from ablate.judge.rubric import LIKERT_RUBRIC, LIKERT_SCALE, render_likert
-from ablate.judge.templates import (
-    JudgeTemplate,
-    builtin_template,
-    load_template,
-    template_fields,
-)
+from ablate.judge.templates import builtin_template, load_template
 
 GRADING_MODES = JUDGE_MODES.names()
 BUILTIN_TEMPLATES = {mode: builtin_template(mode) for mode in GRADING_MODES}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ablate.judge.modes.phrases import verdict_phrase
 from ablate.judge.modes.spec import JudgeMode
-from ablate.judge.parse import verdict_phrase
 
 _ABSOLUTE_USER = """Grade an AI assistant's response to a user's prompt with one of three \
 grades:
@@ -32,8 +32,6 @@ _GRADE = re.compile(
 def read(line: str) -> str | None:
     match = _GRADE.fullmatch(verdict_phrase(line))
     return match["grade"] if match else None
-
-
 
 
 MODE = JudgeMode(

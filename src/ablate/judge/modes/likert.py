@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 
+from ablate.judge.modes.phrases import NO_VERDICT
 from ablate.judge.modes.spec import JudgeMode
-from ablate.judge.parse import NO_VERDICT
 from ablate.judge.rubric import LIKERT_LEVELS, LIKERT_SCALE
 
 _LIKERT_USER = (
@@ -40,7 +40,6 @@ def _likert(line: str) -> str | None:
     if match and match["level"] in LIKERT_LEVELS:
         return match["level"]
     return None
-
 
 
 def read(line: str) -> str | None:

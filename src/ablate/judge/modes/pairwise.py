@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 from ablate.config.schema import Config
+from ablate.judge.modes.phrases import verdict_phrase
 from ablate.judge.modes.spec import JudgeMode
-from ablate.judge.parse import verdict_phrase
 from ablate.registry import suggest
 
 _PAIRWISE_USER = """Two AI assistants answered the same user prompt. Decide whether one \
@@ -62,8 +62,6 @@ def read(line: str) -> str | None:
         return ordered["first"].upper()
     winner = _WINNER.fullmatch(phrase)
     return winner["who"].upper() if winner else None
-
-
 
 
 def _reference_problems(config: Config) -> list[str]:

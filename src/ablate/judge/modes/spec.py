@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ablate.config.schema import Config
-from ablate.judge.templates import SYSTEM, JudgeTemplate
+from ablate.judge.prompt import SYSTEM, JudgeTemplate
 
 
 def no_checks(config: Config) -> list[str]:
