@@ -105,13 +105,10 @@ def tracking_uri(configured: str | None, results_dir: Path) -> str:
 
 
 def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    flat: dict[str, str] = {}
-    for key, value in values.items():
-        if isinstance(value, dict) and value:
-            flat |= flatten(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = str(value)
-    return flat
+    """MLflow params: every leaf under its dotted key, as text."""
+    from ablate.config.arms import flat
+
+    return {key: str(value) for key, value in flat(values, prefix).items()}
 
 
 # --- What the analysis becomes in MLflow (pure) ----------------------------------------------

@@ -97,11 +97,11 @@ def test_the_saved_bfloat16_model_loads_and_generates(
     records = synthetic_records(16, seed=5)
     stats = fine_tune(TINY, None, "bfloat16", records, _config("full"), 0, tmp_path, "cuda")
     assert stats["train_precision"] == "bfloat16" and stats["train_master_dtype"] == "float32"
-    model, tokenizer = load_finetuned(tmp_path / "model", TINY, None, "bfloat16", "cuda")
-    assert next(model.parameters()).dtype == torch.bfloat16
+    lm = load_finetuned(tmp_path / "model", TINY, None, "bfloat16", "cuda")
+    assert next(lm.model.parameters()).dtype == torch.bfloat16
     prompts = synthetic_records(4, seed=9, split="eval")
     gen = GenerationConfig(samples_per_prompt=2, max_new_tokens=8, batch_size=4)
-    samples = generate_samples(model, tokenizer, prompts, gen, 0, "cuda")
-    loss = heldout_loss(heldout_losses(model, tokenizer, prompts, 128, 4, "cuda"))
+    samples = generate_samples(lm, prompts, gen, 0)
+    loss = heldout_loss(heldout_losses(lm, prompts, 128, 4))
     print(f"\nGPU generate: {len(samples)} samples, held-out loss {loss}")
     assert len(samples) == 8 and loss is not None and loss > 0

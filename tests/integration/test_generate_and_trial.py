@@ -24,7 +24,13 @@ from ablate.config.schema import (
 from ablate.data.fixtures.synthetic import synthetic_records
 from ablate.models.chat import END_OF_TURN, SPECIAL_TOKENS, prompt_text
 from ablate.models.finetune import fine_tune
-from ablate.models.generation import generate_samples, heldout_loss, heldout_losses, load_finetuned
+from ablate.models.generation import (
+    LoadedModel,
+    generate_samples,
+    heldout_loss,
+    heldout_losses,
+    load_finetuned,
+)
 from ablate.models.tiny import EOS, PAD, build_tiny_model
 from ablate.models.tokens import tokenize_example
 from ablate.plan import STAGES, Trial
@@ -61,7 +67,7 @@ def trained(tiny_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 
 
 @pytest.fixture(scope="module")
-def loaded(trained: dict[str, Path]) -> dict[str, tuple[Any, Any]]:
+def loaded(trained: dict[str, Path]) -> dict[str, LoadedModel]:
     return {m: load_finetuned(d, TINY, None, "float32", "cpu") for m, d in trained.items()}
 
 
@@ -72,20 +78,20 @@ def _prompts(n: int) -> list[dict[str, str]]:
 # --- load_finetuned ----------------------------------------------------------------------------
 
 
-def test_load_finetuned_full_model(loaded: dict[str, tuple[Any, Any]]) -> None:
+def test_load_finetuned_full_model(loaded: dict[str, LoadedModel]) -> None:
     from peft import PeftModel
 
-    model, tokenizer = loaded["full"]
+    model, tokenizer = loaded["full"].model, loaded["full"].tokenizer
     assert not isinstance(model, PeftModel)
     assert not model.training
     assert model.get_input_embeddings().num_embeddings == len(tokenizer)
     assert all(t in tokenizer.get_vocab() for t in SPECIAL_TOKENS)
 
 
-def test_load_finetuned_lora_adapter_on_the_base(loaded: dict[str, tuple[Any, Any]]) -> None:
+def test_load_finetuned_lora_adapter_on_the_base(loaded: dict[str, LoadedModel]) -> None:
     from peft import PeftModel
 
-    model, tokenizer = loaded["lora"]
+    model, tokenizer = loaded["lora"].model, loaded["lora"].tokenizer
     assert isinstance(model, PeftModel)
     assert not model.training
     assert model.get_input_embeddings().num_embeddings == len(tokenizer)
@@ -121,7 +127,8 @@ def test_lora_on_a_base_without_chat_markers_round_trips(
     logits = []
     for seed in (1, 2):  # resizing draws the new rows at random: the adapter must override them
         torch.manual_seed(seed)
-        model, tokenizer = load_finetuned(out / "model", str(base), None, "float32", "cpu")
+        lm = load_finetuned(out / "model", str(base), None, "float32", "cpu")
+        model, tokenizer = lm.model, lm.tokenizer
         assert len(tokenizer) == len(bare) + len(SPECIAL_TOKENS)
         assert model.get_output_embeddings().weight.shape[0] == len(tokenizer)
         ids = tokenizer(prompt_text("hello"), return_tensors="pt")
@@ -136,10 +143,9 @@ GEN = GenerationConfig(samples_per_prompt=2, max_new_tokens=8, batch_size=2)
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])
-def test_generate_samples_shape_and_fields(loaded: dict[str, tuple[Any, Any]], method: str) -> None:
-    model, tokenizer = loaded[method]
+def test_generate_samples_shape_and_fields(loaded: dict[str, LoadedModel], method: str) -> None:
     prompts = _prompts(3)  # two batches: 2 + 1 prompts
-    samples = generate_samples(model, tokenizer, prompts, GEN, seed=3, device="cpu")
+    samples = generate_samples(loaded[method], prompts, GEN, seed=3)
     assert len(samples) == len(prompts) * GEN.samples_per_prompt
     assert [(s["prompt_id"], s["sample"]) for s in samples] == [
         (p["id"], k) for p in prompts for k in range(GEN.samples_per_prompt)
@@ -157,13 +163,12 @@ def test_generate_samples_shape_and_fields(loaded: dict[str, tuple[Any, Any]], m
 
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_generate_samples_is_deterministic_for_a_seed(
-    loaded: dict[str, tuple[Any, Any]], method: str
+    loaded: dict[str, LoadedModel], method: str
 ) -> None:
-    model, tokenizer = loaded[method]
     prompts = _prompts(3)
-    first = generate_samples(model, tokenizer, prompts, GEN, seed=4, device="cpu")
-    again = generate_samples(model, tokenizer, prompts, GEN, seed=4, device="cpu")
-    other = generate_samples(model, tokenizer, prompts, GEN, seed=5, device="cpu")
+    first = generate_samples(loaded[method], prompts, GEN, seed=4)
+    again = generate_samples(loaded[method], prompts, GEN, seed=4)
+    other = generate_samples(loaded[method], prompts, GEN, seed=5)
     assert first == again
     assert [s["response"] for s in first] != [s["response"] for s in other]
 
@@ -171,27 +176,26 @@ def test_generate_samples_is_deterministic_for_a_seed(
 # --- heldout_loss ------------------------------------------------------------------------------
 
 
-def loss_of(model: Any, tokenizer: Any, records: list[dict[str, Any]], batch: int) -> float | None:
-    return heldout_loss(heldout_losses(model, tokenizer, records, 96, batch, "cpu"))
+def loss_of(lm: LoadedModel, records: list[dict[str, Any]], batch: int) -> float | None:
+    return heldout_loss(heldout_losses(lm, records, 96, batch))
 
 
-def test_heldout_loss_is_a_positive_float(loaded: dict[str, tuple[Any, Any]]) -> None:
-    model, tokenizer = loaded["full"]
-    loss = loss_of(model, tokenizer, synthetic_records(3, 2, "eval"), 2)
+def test_heldout_loss_is_a_positive_float(loaded: dict[str, LoadedModel]) -> None:
+    loss = loss_of(loaded["full"], synthetic_records(3, 2, "eval"), 2)
     assert isinstance(loss, float)
     assert loss > 0 and math.isfinite(loss)
 
 
-def test_heldout_loss_is_none_without_responses(loaded: dict[str, tuple[Any, Any]]) -> None:
-    model, tokenizer = loaded["full"]
-    assert loss_of(model, tokenizer, _prompts(3), 2) is None
-    assert loss_of(model, tokenizer, [], 2) is None
+def test_heldout_loss_is_none_without_responses(loaded: dict[str, LoadedModel]) -> None:
+    assert loss_of(loaded["full"], _prompts(3), 2) is None
+    assert loss_of(loaded["full"], [], 2) is None
 
 
-def test_heldout_loss_is_mean_response_token_loss(loaded: dict[str, tuple[Any, Any]]) -> None:
+def test_heldout_loss_is_mean_response_token_loss(loaded: dict[str, LoadedModel]) -> None:
     import torch
 
-    model, tokenizer = loaded["full"]
+    lm = loaded["full"]
+    model, tokenizer = lm.model, lm.tokenizer
     records = synthetic_records(3, 2, "eval")
     # One example: the same as the model's own loss with the prompt masked.
     example = tokenize_example(tokenizer, records[0]["prompt"], records[0]["response"], 96)
@@ -200,10 +204,10 @@ def test_heldout_loss_is_mean_response_token_loss(loaded: dict[str, tuple[Any, A
         expected = model(
             input_ids=torch.tensor([example.input_ids]), labels=torch.tensor([example.labels])
         ).loss.item()
-    assert loss_of(model, tokenizer, records[:1], 1) == pytest.approx(expected, rel=1e-5)
+    assert loss_of(lm, records[:1], 1) == pytest.approx(expected, rel=1e-5)
     # Padding does not change it: per token over the whole set, whatever the batch size.
-    one_by_one = heldout_losses(model, tokenizer, records, 96, 1, "cpu")
-    batched = heldout_losses(model, tokenizer, records, 96, 3, "cpu")
+    one_by_one = heldout_losses(lm, records, 96, 1)
+    batched = heldout_losses(lm, records, 96, 3)
     for a, b in zip(one_by_one, batched, strict=True):
         assert a["prompt_id"] == b["prompt_id"] and a["tokens"] == b["tokens"]
         assert a["loss_sum"] == pytest.approx(b["loss_sum"], rel=1e-5)

@@ -23,7 +23,6 @@ MODE = JudgeMode(
     "yesno", version=1, fields=("question", "answer"),
     user="Does this answer {answer} the question {question}? Say yes or no on the last line.",
     read=read, repair="Reply with only yes or no.", scores={"yes": 1.0, "no": 0.0},
-    outcomes=("yes", "no"),
 )
 """
 TOY_SOURCE = """

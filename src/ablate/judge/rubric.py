@@ -17,21 +17,16 @@ LIKERT_SCALE = """1: The answer is off-topic, irrelevant, or stops before saying
 5: The answer is relevant, detailed and insightful, but its organisation makes it hard to follow.
 6: The answer is relevant, complete, insightful and well organised (headings, lists, steps)."""
 
+# What is graded, as both likert judges show it.
+QUESTION_AND_ANSWER = "[Question]\n{question}\n\n[Answer]\n{answer}"
+
 LIKERT_RUBRIC = (
-    """You are grading how helpful an AI assistant's answer is to a user's question.
-Use this six-level scale:
-"""
+    "You are grading how helpful an AI assistant's answer is to a user's question.\n"
+    "Use this six-level scale:\n"
     + LIKERT_SCALE
-    + """
-
-[Question]
-{question}
-
-[Answer]
-{answer}
-
-Think about which level fits best, then give only the level number.
-Level:"""
+    + "\n\n"
+    + QUESTION_AND_ANSWER
+    + "\n\nThink about which level fits best, then give only the level number.\nLevel:"
 )
 
 

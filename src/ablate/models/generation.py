@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,18 @@ from ablate.models.tokens import IGNORE, collate, tokenize_example
 from ablate.records import HeldoutRow, Sample
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to sample from or score: its weights, its tokenizer, where it runs."""
+
+    model: Any
+    tokenizer: Any
+    device: str
+
+
 def load_finetuned(
     model_dir: Path, base_model: str, revision: str | None, dtype: str, device: str
-) -> tuple[Any, Any]:
+) -> LoadedModel:
     """The fine-tuned model: a full model folder, or the base model plus a LoRA adapter."""
     from transformers import AutoTokenizer
 
@@ -32,7 +42,7 @@ def load_finetuned(
         full: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype(dtype))
         model = full.to(device)
     model.eval()
-    return model, tokenizer
+    return LoadedModel(model, tokenizer, device)
 
 
 def _batches(items: list[Any], size: int) -> list[list[Any]]:
@@ -40,9 +50,11 @@ def _batches(items: list[Any], size: int) -> list[list[Any]]:
 
 
 def _sample_batch(
-    model: Any, tokenizer: Any, prompts: list[str], cfg: GenerationConfig, seed: int, device: str
+    lm: LoadedModel, prompts: list[str], cfg: GenerationConfig, seed: int
 ) -> list[list[tuple[str, int, bool]]]:
     import torch
+
+    tokenizer = lm.tokenizer
 
     tokenizer.padding_side = "left"  # generation continues from the right end
     encoded = tokenizer(
@@ -50,11 +62,11 @@ def _sample_batch(
         return_tensors="pt",
         padding=True,
         add_special_tokens=tokenizer.bos_token_id is not None,
-    ).to(device)
+    ).to(lm.device)
     stop_ids = [tokenizer.convert_tokens_to_ids(END_OF_TURN), tokenizer.eos_token_id]
     torch.manual_seed(seed)
     with torch.no_grad():
-        output = model.generate(
+        output = lm.model.generate(
             **encoded,
             do_sample=cfg.temperature > 0,
             temperature=cfg.temperature if cfg.temperature > 0 else None,
@@ -78,18 +90,13 @@ def _sample_batch(
 
 
 def generate_samples(
-    model: Any,
-    tokenizer: Any,
-    prompts: list[dict[str, str]],
-    cfg: GenerationConfig,
-    seed: int,
-    device: str,
+    lm: LoadedModel, prompts: list[dict[str, str]], cfg: GenerationConfig, seed: int
 ) -> list[Sample]:
     """One row per (prompt, sample); a batch's seed depends on its index only (reproducible)."""
     samples: list[Sample] = []
     for index, batch in enumerate(_batches(prompts, cfg.batch_size)):
         texts = [r["prompt"] for r in batch]
-        outputs = _sample_batch(model, tokenizer, texts, cfg, seed * 100_003 + index, device)
+        outputs = _sample_batch(lm, texts, cfg, seed * 100_003 + index)
         for record, responses in zip(batch, outputs, strict=True):
             for k, (text, n_tokens, stopped) in enumerate(responses):
                 samples.append(
@@ -106,19 +113,14 @@ def generate_samples(
 
 
 def heldout_losses(
-    model: Any,
-    tokenizer: Any,
-    records: list[dict[str, str]],
-    max_len: int,
-    batch_size: int,
-    device: str,
+    lm: LoadedModel, records: list[dict[str, str]], max_len: int, batch_size: int
 ) -> list[HeldoutRow]:
     """Per evaluation prompt with a reference response: the summed loss over the response's
     tokens and their count (the held-out loss's interval resamples prompts from these)."""
     import torch
 
     examples = [
-        (r["id"], tokenize_example(tokenizer, r["prompt"], r["response"], max_len))
+        (r["id"], tokenize_example(lm.tokenizer, r["prompt"], r["response"], max_len))
         for r in records
         if "response" in r
     ]
@@ -126,11 +128,11 @@ def heldout_losses(
     rows: list[HeldoutRow] = []
     for batch in _batches(usable, batch_size):
         tensors = {
-            k: v.to(device)
-            for k, v in collate([e for _, e in batch], tokenizer.pad_token_id).items()
+            k: v.to(lm.device)
+            for k, v in collate([e for _, e in batch], lm.tokenizer.pad_token_id).items()
         }
         with torch.no_grad():
-            logits = model(
+            logits = lm.model(
                 input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"]
             ).logits
         labels = tensors["labels"][:, 1:]  # token t is predicted at position t-1

@@ -23,25 +23,16 @@ def run_generate(ctx: TrialContext, out: Path) -> None:
 
     cfg = ctx.config
     prompts = evaluation_records(cfg.evaluation.prompts, cfg.evaluation.max_prompts)
-    model, tokenizer = load_finetuned(
+    lm = load_finetuned(
         ctx.stage_path("train", "model"),
         cfg.model.name_or_path,
         cfg.model.revision,
         cfg.model.dtype,
         ctx.device,
     )
-    samples = generate_samples(
-        model, tokenizer, prompts, cfg.generation, ctx.trial.seed, ctx.device
-    )
+    samples = generate_samples(lm, prompts, cfg.generation, ctx.trial.seed)
     write_jsonl(out / SAMPLES, samples)
-    losses = heldout_losses(
-        model,
-        tokenizer,
-        prompts,
-        cfg.training.max_seq_length,
-        cfg.training.micro_batch_size,
-        ctx.device,
-    )
+    losses = heldout_losses(lm, prompts, cfg.training.max_seq_length, cfg.training.micro_batch_size)
     write_jsonl(out / HELDOUT_FILE, losses)
     stats = {"heldout_loss": heldout_loss(losses), "eval_prompts": len(prompts)}
     atomic_write_json(out / "stats.json", stats)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ablate.judge.modes.phrases import verdict_phrase
-from ablate.judge.modes.spec import JudgeMode
+from ablate.judge.modes.spec import JudgeMode, repair_request
 
 _ABSOLUTE_USER = """Grade an AI assistant's response to a user's prompt with one of three \
 grades:
@@ -37,11 +37,9 @@ def read(line: str) -> str | None:
 MODE = JudgeMode(
     "absolute",
     version=1,
+    scores={"excellent": 1.0, "pass": 0.5, "fail": 0.0},
     fields=("question", "answer"),
     user=_ABSOLUTE_USER,
     read=read,
-    repair="Your reply did not end with a grade. Reply with only the grade: Excellent, "
-    "Pass or Fail, and nothing else.",
-    scores={"excellent": 1.0, "pass": 0.5, "fail": 0.0},
-    outcomes=("excellent", "pass", "fail"),
+    repair=repair_request("a grade", "the grade: Excellent, Pass or Fail"),
 )

@@ -7,21 +7,17 @@ from __future__ import annotations
 import re
 
 from ablate.judge.modes.phrases import NO_VERDICT
-from ablate.judge.modes.spec import JudgeMode
-from ablate.judge.rubric import LIKERT_LEVELS, LIKERT_SCALE
+from ablate.judge.modes.spec import JudgeMode, repair_request
+from ablate.judge.rubric import LIKERT_LEVELS, LIKERT_SCALE, QUESTION_AND_ANSWER
 
 _LIKERT_USER = (
     """Grade how helpful the assistant's answer is to the user's question, on this \
 six-level scale:
 """
     + LIKERT_SCALE
+    + "\n\n"
+    + QUESTION_AND_ANSWER
     + """
-
-[Question]
-{question}
-
-[Answer]
-{answer}
 
 Reason step by step about which level fits best. Then, on the last line of your reply, \
 print only the level number (1 to 6) and nothing else."""
@@ -32,14 +28,6 @@ _LIKERT = re.compile(
     r"\s*(?:is|of|as|=|:|-)?\s*(?:(?:an?|level)\s+)?)?"
     r"(?P<level>\d+)(?:\s*(?:/|out of)\s*6)?\W*"
 )
-
-
-def _likert(line: str) -> str | None:
-    match = _LIKERT.fullmatch(line)
-    # "7" or "10" is a number on the final line but not a level: no verdict, not a clamp.
-    if match and match["level"] in LIKERT_LEVELS:
-        return match["level"]
-    return None
 
 
 def read(line: str) -> str | None:
@@ -59,11 +47,10 @@ def why_not(line: str) -> str | None:
 MODE = JudgeMode(
     "likert",
     version=1,
+    backends=("hf", "openai"),  # the in-process judge reads the six levels' probabilities
     fields=("question", "answer"),
     user=_LIKERT_USER,
     read=read,
-    repair="Your reply did not end with a level. Reply with only the level number "
-    "(1 to 6) that your assessment supports, and nothing else.",
-    backends=("hf", "openai"),
     why_not=why_not,
+    repair=repair_request("a level", "the level number (1 to 6) that your assessment supports"),
 )

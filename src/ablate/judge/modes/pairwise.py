@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ablate.config.schema import Config
 from ablate.judge.modes.phrases import verdict_phrase
-from ablate.judge.modes.spec import JudgeMode
+from ablate.judge.modes.spec import JudgeMode, repair_request
 from ablate.registry import suggest
 
 _PAIRWISE_USER = """Two AI assistants answered the same user prompt. Decide whether one \
@@ -86,13 +86,11 @@ def _reference_problems(config: Config) -> list[str]:
 MODE = JudgeMode(
     "pairwise",
     version=1,
+    scores={"win": 1.0, "tie": 0.5, "lose": 0.0},
+    paired=True,
+    checks=_reference_problems,
     fields=("question", "answer_a", "answer_b"),
     user=_PAIRWISE_USER,
     read=read,
-    repair="Your reply did not end with a verdict. Reply with only one word: A, B or "
-    "tie, and nothing else.",
-    scores={"win": 1.0, "tie": 0.5, "lose": 0.0},
-    outcomes=("win", "tie", "lose"),
-    paired=True,
-    checks=_reference_problems,
+    repair=repair_request("a verdict", "one word: A, B or tie"),
 )
