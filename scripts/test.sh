@@ -6,9 +6,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/mypy
+# Two test processes (pytest-xdist), each test file kept in one: half the tests wait on
+# processes (Ray, a loopback server, a killed worker), so two interleave well on two cores.
+# ABLATE_TEST_WORKERS=0 runs them in this process. The slowest tests are listed at the end.
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 set +e
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -p no:cacheprovider -n "${ABLATE_TEST_WORKERS:-2}" --dist loadscope \
+  --durations=10 "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

@@ -105,7 +105,10 @@ def test_sweep_runs_tracks_and_reruns_nothing(tmp_path: Path, env: dict[str, str
     runs = mlflow_runs(results, "mini")
     parents = [r for r in runs if r.data.tags.get("ablate.role") == "sweep"]
     children = [r for r in runs if r.data.tags.get("ablate.role") == "trial"]
+    arm_runs = [r for r in runs if r.data.tags.get("ablate.role") == "arm"]
     assert len(parents) == 1 and len(children) == 4
+    assert sorted(r.data.tags["ablate.arm"] for r in arm_runs) == ["from_file", "synthetic"]
+    assert len(runs) == 1 + 4 + 2, "one parent, one run per trial, one per arm: nothing else"
     assert {
         (r.data.params["arm"], r.data.params["n_examples"], r.data.params["seed"]) for r in children
     } == {(a, str(n), "0") for a in ("synthetic", "from_file") for n in SIZES}
@@ -125,7 +128,7 @@ def test_sweep_runs_tracks_and_reruns_nothing(tmp_path: Path, env: dict[str, str
     assert again.returncode == 0, again.stderr
     assert "0 run now" in again.stdout
     assert done_times(sweep_dir, "train") | done_times(sweep_dir, "judge") == before
-    assert len(mlflow_runs(results, "mini")) == 5
+    assert {r.info.run_id for r in mlflow_runs(results, "mini")} == {r.info.run_id for r in runs}
     history = client.get_metric_history(parents[0].info.run_id, "judge_mean.synthetic")
     assert len(history) == len(SIZES), "a re-run must not log curve points twice"
 
