@@ -83,7 +83,7 @@ class Trial:
 
 # Settings added after results existed: keyed only when set, so that upgrading ablate keeps
 # the ids (and the done stages) of sweeps that never used them.
-KEYED_WHEN_SET = ("pairwise_samples_per_prompt",)
+KEYED_WHEN_SET = ("pairwise_samples_per_prompt", "residual_dropout")
 
 
 def _without(section: Any, *memory_only: str) -> dict[str, Any]:
@@ -117,7 +117,8 @@ def stage_keys(
     data_fingerprint."""
     v = code.stages
     keys = {"select": stable_hash([v["select"], data, n, seed])}
-    training = _without(config.training, "micro_batch_size", "gradient_checkpointing")
+    # How examples are laid into tensors changes memory and speed, not what is learned.
+    training = _without(config.training, "micro_batch_size", "gradient_checkpointing", "packing")
     if config.training.method != "lora":
         training.pop("lora")  # LoRA settings do not touch a full fine-tune
     model = [asdict(config.model), code.model_build]

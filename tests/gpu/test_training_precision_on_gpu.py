@@ -28,7 +28,7 @@ def _config(method: str) -> Any:
     )  # fmt: skip
 
 
-def _train(method: str, tmp_path: Path) -> tuple[Any, dict[str, float], float]:
+def _train(method: str, tmp_path: Path) -> tuple[Any, dict[str, float], float, Any]:
     from transformers import set_seed
 
     from ablate.data.fixtures.synthetic import synthetic_records
@@ -48,20 +48,21 @@ def _train(method: str, tmp_path: Path) -> tuple[Any, dict[str, float], float]:
         for n, p in model.named_parameters()
         if p.requires_grad
     }
-    return model, moved, seconds
+    return model, moved, seconds, trainer.data_collator
 
 
 def test_bfloat16_full_fine_tune_on_cuda_moves_every_weight(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ABLATE_CACHE", str(tmp_path / "cache"))
-    model, moved, seconds = _train("full", tmp_path)
+    model, moved, seconds, batches = _train("full", tmp_path)
     dtypes = {str(p.dtype) for p in model.parameters()}
     share = sum(moved.values()) / len(moved)
     print(
         f"\nGPU full bf16: master dtypes {dtypes}, {share:.4f} of weights moved in 4 steps, "
-        f"{seconds:.2f}s"
+        f"{seconds:.2f}s, packed {batches.packed}, real tokens {batches.real_token_fraction}"
     )
+    assert batches.packed, "bf16 SDPA on CUDA keeps packed examples apart"
     assert dtypes == {"torch.float32"}
     assert {n: s for n, s in moved.items() if s < 0.95} == {}
     assert share > 0.99
@@ -71,7 +72,7 @@ def test_bfloat16_lora_on_cuda_trains_float32_adapters(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ABLATE_CACHE", str(tmp_path / "cache"))
-    model, moved, seconds = _train("lora", tmp_path)
+    model, moved, seconds, _ = _train("lora", tmp_path)
     trainable = {str(p.dtype) for p in model.parameters() if p.requires_grad}
     frozen = {str(p.dtype) for p in model.parameters() if not p.requires_grad}
     print(f"\nGPU LoRA bf16: trainable {trainable}, frozen {frozen}, {seconds:.2f}s")

@@ -86,6 +86,13 @@ class LoraSettings:
 
 
 @dataclass
+class ResidualDropout:
+    # LIMA section 3: dropout on each residual branch, rising linearly with depth.
+    bottom: float = 0.0  # the first layer's rate
+    top: float = 0.3  # the last layer's (LIMA: 0.3 at 65B, 0.2 for the smaller models)
+
+
+@dataclass
 class TrainingConfig:
     method: str = "lora"  # lora | full
     epochs: int = 15
@@ -100,7 +107,12 @@ class TrainingConfig:
     micro_batch_size: int = 4  # examples per forward pass; the rest is gradient accumulation
     max_seq_length: int = 2048
     gradient_checkpointing: bool = False
+    # Each micro-batch's examples end to end in one row, none attending to another: no tensor
+    # slot is padding. The loss is the padded one's (models/packing.py); false pads instead.
+    packing: bool = True
     lora: LoraSettings = field(default_factory=LoraSettings)
+    # null: off. LIMA's is {bottom: 0.0, top: 0.3} (models/residual_dropout.py).
+    residual_dropout: ResidualDropout | None = None
 
 
 @dataclass

@@ -197,6 +197,10 @@ def training_problems(config: Config) -> list[str]:
     problems += _at_least("training.warmup_steps", t.warmup_steps, 0)
     if t.method == "lora":
         problems += _lora_problems(t.lora)
+    if t.residual_dropout is not None:
+        for end in ("bottom", "top"):
+            rate = getattr(t.residual_dropout, end)
+            problems += _within(f"training.residual_dropout.{end}", rate, "[0, 1)")
     return problems
 
 

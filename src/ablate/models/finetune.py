@@ -16,7 +16,8 @@ from typing import Any
 
 from ablate.config.schema import TrainingConfig
 from ablate.models.load import load_causal_lm, load_tokenizer
-from ablate.models.tokens import IGNORE, Example, add_chat_tokens, collate, tokenize_record
+from ablate.models.packing import TrainingBatches, respects_boundaries
+from ablate.models.tokens import IGNORE, Example, add_chat_tokens, tokenize_record
 
 
 def linear_to_floor(step: int, total: int, warmup: int, floor_ratio: float) -> float:
@@ -179,6 +180,10 @@ def prepare_model(
     tokenizer = load_tokenizer(base_model, revision)
     model = load_causal_lm(base_model, revision, precision.load_dtype, device)
     new_ids = add_chat_tokens(tokenizer, model)
+    if cfg.residual_dropout is not None:
+        from ablate.models.residual_dropout import add_residual_dropout
+
+        add_residual_dropout(model, cfg.residual_dropout.bottom, cfg.residual_dropout.top)
     if cfg.method == "lora":
         model = wrap_lora(model, cfg, new_ids)
     if precision.trainable_float32:
@@ -214,14 +219,16 @@ def build_trainer(
     device: str,
     precision: Precision,
 ) -> Any:
-    """A Trainer with LIMA's optimizer and schedule over `examples`, in `precision`."""
+    """A Trainer with LIMA's optimizer and schedule over `examples`, in `precision`; its
+    data_collator is a TrainingBatches (packed when asked and the model keeps examples apart)."""
     from transformers import PrinterCallback, Trainer
 
+    packed = cfg.packing and respects_boundaries(model, device)
     trainer = Trainer(
         model=model,
         args=_training_args(cfg, seed, scratch, device, precision.autocast_dtype),
         train_dataset=examples,
-        data_collator=lambda batch: collate(batch, tokenizer.pad_token_id),
+        data_collator=TrainingBatches(tokenizer.pad_token_id, packed),
         optimizers=_optimizer(model, cfg, optimizer_steps(len(examples), cfg)),
     )
     trainer.remove_callback(PrinterCallback)  # the loss goes to train_log.jsonl, not stdout
@@ -271,6 +278,8 @@ def fine_tune(
         "train_tokens_seen": tokens * cfg.epochs,
         "train_response_tokens_seen": sum(sum(x != IGNORE for x in e.labels) for e in examples)
         * cfg.epochs,
+        "train_packed": trainer.data_collator.packed,
+        "train_real_token_fraction": trainer.data_collator.real_token_fraction,
         "train_examples": len(examples),
         "train_examples_dropped": len(records) - len(examples),
         "trainable_parameters": trainable,

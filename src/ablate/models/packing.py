@@ -1,0 +1,76 @@
+"""Padding-free training batches: a micro-batch's examples laid end to end in one row, with
+position ids that restart at each example (transformers' DataCollatorWithFlattening), so no
+slot of the tensor is padding. transformers' attention masks read the restarts and keep each
+example from attending to another (masking_utils.find_packed_sequence_indices); the first
+label of each example is ignored, so no example learns to predict the next one's start. The
+loss covers the same response tokens as a padded batch: the same number, within float
+tolerance (tests/integration/test_fine_tune.py).
+
+A model whose attention ignores the restarts would silently mix examples, so packing is used
+only after `respects_boundaries` shows on the model itself that a packed example's logits are
+its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ablate.models.tokens import IGNORE, Example, collate
+
+
+class TrainingBatches:
+    """The Trainer's collator: packed rows (or padded ones) and a count of the tensor slots
+    that hold real tokens, for the stats."""
+
+    def __init__(self, pad_id: int, packed: bool) -> None:
+        from transformers import DataCollatorWithFlattening
+
+        self.pad_id = pad_id
+        self.packed = packed
+        self._flatten = DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE)
+        self.real_tokens = 0
+        self.tensor_slots = 0
+
+    def __call__(self, examples: list[Example]) -> dict[str, Any]:
+        real = sum(len(e.input_ids) for e in examples)
+        if self.packed:
+            rows = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples]
+            batch: dict[str, Any] = dict(self._flatten(rows))
+            # A cache would turn off the packed-sequence masks (masking_utils reads position
+            # ids only without one); training never needs it.
+            batch["use_cache"] = False
+            slots = real
+        else:
+            batch = collate(examples, self.pad_id)
+            slots = int(batch["input_ids"].numel())
+        self.real_tokens += real
+        self.tensor_slots += slots
+        return batch
+
+    @property
+    def real_token_fraction(self) -> float | None:
+        return self.real_tokens / self.tensor_slots if self.tensor_slots else None
+
+
+def respects_boundaries(model: Any, device: str) -> bool:
+    """Whether the model keeps packed examples apart: the logits of an example packed after
+    another equal its logits alone (checked in eval mode, dropout off)."""
+    import torch
+
+    first, second = [5, 6, 7, 8, 9], [10, 11, 12]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            alone = model(input_ids=torch.tensor([second], device=device), use_cache=False).logits
+            packed = model(
+                input_ids=torch.tensor([first + second], device=device),
+                position_ids=torch.tensor(
+                    [list(range(len(first))) + list(range(len(second)))], device=device
+                ),
+                use_cache=False,
+            ).logits
+    finally:
+        model.train(was_training)
+    tail = packed[0, len(first) :].float()
+    scale = float(alone.float().abs().max()) or 1.0
+    return bool(torch.allclose(tail, alone[0].float(), atol=2e-2 * scale, rtol=0))

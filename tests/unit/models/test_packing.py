@@ -1,0 +1,111 @@
+"""Padding-free batches on the tiny model (forward passes only): the packed loss is the padded
+loss, the examples stay apart, and the real-token fraction is counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ablate.models.packing import TrainingBatches, respects_boundaries
+from ablate.models.tokens import IGNORE, Example
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_cache: Path) -> tuple[Any, Any]:
+    from ablate.models.load import load_causal_lm, load_tokenizer
+    from ablate.models.tokens import add_chat_tokens
+
+    tokenizer = load_tokenizer("builtin:tiny", None)
+    model = load_causal_lm("builtin:tiny", None, "float32", "cpu")
+    add_chat_tokens(tokenizer, model)
+    return model.eval(), tokenizer
+
+
+def _examples(tokenizer: Any) -> list[Example]:
+    from ablate.data.fixtures.synthetic import synthetic_records
+    from ablate.models.tokens import tokenize_record
+
+    records = synthetic_records(4, seed=7)
+    examples = [
+        tokenize_record(tokenizer, r, n) for r, n in zip(records, (96, 71, 53, 80), strict=True)
+    ]
+    assert all(e is not None for e in examples)
+    kept = [e for e in examples if e is not None]
+    assert len({len(e.input_ids) for e in kept}) > 1, "lengths must differ for padding to exist"
+    return kept
+
+
+def _loss(model: Any, batch: dict[str, Any]) -> float:
+    import torch
+
+    with torch.no_grad():
+        return float(model(**batch).loss)
+
+
+def test_the_packed_loss_is_the_padded_loss(tiny: tuple[Any, Any]) -> None:
+    model, tokenizer = tiny
+    examples = _examples(tokenizer)
+    padded = TrainingBatches(tokenizer.pad_token_id, packed=False)(examples)
+    packed = TrainingBatches(tokenizer.pad_token_id, packed=True)(examples)
+    assert packed["input_ids"].shape == (1, sum(len(e.input_ids) for e in examples))
+    learned = int((padded["labels"][:, 1:] != IGNORE).sum())
+    assert int((packed["labels"][:, 1:] != IGNORE).sum()) == learned, "the same tokens learned"
+    assert _loss(model, packed) == pytest.approx(_loss(model, padded), rel=1e-5)
+
+
+def test_without_restarting_positions_the_examples_would_mix(tiny: tuple[Any, Any]) -> None:
+    """The control that shows the test above can fail: the same row with positions running on
+    (examples attending to earlier ones) gives another loss."""
+    import torch
+
+    model, tokenizer = tiny
+    examples = _examples(tokenizer)
+    packed = TrainingBatches(tokenizer.pad_token_id, packed=True)(examples)
+    padded = TrainingBatches(tokenizer.pad_token_id, packed=False)(examples)
+    mixed = dict(packed, position_ids=torch.arange(packed["input_ids"].shape[1]).unsqueeze(0))
+    assert abs(_loss(model, mixed) - _loss(model, padded)) > 1e-3
+
+
+def test_the_real_token_fraction_counts_padding(tiny: tuple[Any, Any]) -> None:
+    _, tokenizer = tiny
+    a = Example([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [IGNORE] * 5 + [6, 7, 8, 9, 10])
+    b = Example([1, 2, 3, 4], [IGNORE, IGNORE, 3, 4])
+    padded = TrainingBatches(tokenizer.pad_token_id, packed=False)
+    padded([a, b])
+    padded([b])
+    assert padded.real_token_fraction == pytest.approx((14 + 4) / (20 + 4))
+    packed = TrainingBatches(tokenizer.pad_token_id, packed=True)
+    packed([a, b])
+    assert packed.real_token_fraction == 1.0
+    assert TrainingBatches(0, packed=True).real_token_fraction is None
+
+
+def test_the_tiny_model_keeps_packed_examples_apart(tiny: tuple[Any, Any]) -> None:
+    assert respects_boundaries(tiny[0], "cpu")
+
+
+class _RunningMean:
+    """A stand-in model whose output at each position mixes every earlier token, whatever
+    the position ids say: the kind of attention packing must not be used with (injected: no
+    such architecture ships in this environment)."""
+
+    training = False
+
+    def eval(self) -> _RunningMean:
+        return self
+
+    def train(self, mode: bool = True) -> _RunningMean:
+        return self
+
+    def __call__(self, input_ids: Any, **kwargs: Any) -> Any:
+        import torch
+
+        values = input_ids.float().unsqueeze(-1).repeat(1, 1, 4)
+        steps = torch.arange(1, input_ids.shape[1] + 1).view(1, -1, 1)
+        return type("Out", (), {"logits": values.cumsum(1) / steps})()
+
+
+def test_a_model_that_mixes_packed_examples_is_caught() -> None:
+    assert not respects_boundaries(_RunningMean(), "cpu")
