@@ -16,6 +16,7 @@ SUMMARY = "summary.csv"
 REPORT = "report"
 TRIALS = "trials"
 TRIAL_FILE = "trial.json"
+TRAIN_WORK = ".train-work"  # checkpoints inside training (train_work_dir)
 LOCK = ".lock"  # the sweep's lock (held by the driver) and each trial's (held by its worker)
 
 
@@ -42,6 +43,12 @@ def ray_dir(sweep: Path) -> Path:
 
 def trial_dir(sweep: Path, folder: str) -> Path:
     return sweep / TRIALS / folder
+
+
+def train_work_dir(trial: Path, train_key: str) -> Path:
+    """Where a trial's training keeps its checkpoints while it runs, one folder per train key
+    (a changed config never resumes another's checkpoint); removed once the stage is done."""
+    return trial / TRAIN_WORK / train_key[:16]
 
 
 def results_of_trial(trial: Path) -> Path:

@@ -118,7 +118,9 @@ def stage_keys(
     v = code.stages
     keys = {"select": stable_hash([v["select"], data, n, seed])}
     # How examples are laid into tensors changes memory and speed, not what is learned.
-    training = _without(config.training, "micro_batch_size", "gradient_checkpointing", "packing")
+    training = _without(
+        config.training, "micro_batch_size", "gradient_checkpointing", "packing", "checkpoint_every"
+    )
     if config.training.method != "lora":
         training.pop("lora")  # LoRA settings do not touch a full fine-tune
     model = [asdict(config.model), code.model_build]

@@ -21,6 +21,8 @@ from tests.support.cli import run_ablate as ablate
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 WAIT_S = 300  # generous: a loaded 2-core machine starts Ray and a worker slowly
+TRAIN_LOG = ".train-work/*/train_log.jsonl"  # at least one optimizer step is done
+CHECKPOINT = ".train-work/*/checkpoint-*/trainer_state.json"  # a checkpoint is complete
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +56,13 @@ def start(sweep: Path, results: Path, env: dict[str, str]) -> subprocess.Popen[s
     )
 
 
-def wait_for_training(trial: Path, driver: subprocess.Popen[str]) -> int:
-    """The pid of the worker once it has been training for a little while."""
+def wait_for_training(trial: Path, driver: subprocess.Popen[str], evidence: str) -> int:
+    """The pid of the worker once `evidence` (a glob under the trial) shows training is on."""
     marker = trial / "_running.json"
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
         assert driver.poll() is None, driver.communicate()
-        # A train log in the stage's temporary folder: at least one optimizer step is done.
-        if marker.is_file() and list(trial.glob(".train.tmp-*/train_log.jsonl")):
+        if marker.is_file() and list(trial.glob(evidence)):
             running = json.loads(marker.read_text())
             if running["stage"] == "train":
                 return int(running["pid"])
@@ -74,7 +75,8 @@ def test_a_killed_worker_is_recorded_shown_and_resumed(tmp_path: Path, env: dict
     results = tmp_path / "results"
     driver = start(sweep, results, env)
     trial = results / "workerkill" / "trials" / "synthetic-n64-s0"
-    os.kill(wait_for_training(trial, driver), signal.SIGKILL)
+    # Killed once training has saved its first checkpoint (every epoch: 16 steps).
+    os.kill(wait_for_training(trial, driver, CHECKPOINT), signal.SIGKILL)
     _out, err = driver.communicate(timeout=WAIT_S)
     assert driver.returncode == 1, err
     assert "Traceback" not in err
@@ -87,6 +89,16 @@ def test_a_killed_worker_is_recorded_shown_and_resumed(tmp_path: Path, env: dict
     resumed = ablate("resume", str(results / "workerkill"), env=env, timeout=WAIT_S * 2)
     assert resumed.returncode == 0, resumed.stderr
     assert "1/1 trials done" in ablate("status", str(results / "workerkill"), env=env).stdout
+    # Training went on from the newest checkpoint: no step up to it was run twice.
+    stats = json.loads((trial / "train" / "stats.json").read_text())
+    resumed_at = stats["train_resumed_from_step"]
+    assert resumed_at >= 16 and resumed_at % 16 == 0, stats
+    log = [json.loads(line) for line in (trial / "train" / "train_log.jsonl").open()]
+    steps = [row["step"] for row in log]
+    assert steps == list(range(1, stats["train_steps"] + 1)), "each step logged once"
+    assert [r["step"] for r in log if r["attempt"] == 0] == list(range(1, resumed_at + 1))
+    assert min(r["step"] for r in log if r["attempt"] == 1) == resumed_at + 1
+    assert not (trial / ".train-work").exists(), "checkpoints are removed once trained"
 
 
 def test_a_killed_driver_leaves_running_or_interrupted_never_a_silent_next(
@@ -96,7 +108,7 @@ def test_a_killed_driver_leaves_running_or_interrupted_never_a_silent_next(
     results = tmp_path / "results"
     sweep_dir = results / "driverkill"
     driver = start(sweep, results, env)
-    wait_for_training(sweep_dir / "trials" / "synthetic-n64-s0", driver)
+    wait_for_training(sweep_dir / "trials" / "synthetic-n64-s0", driver, TRAIN_LOG)
     driver.kill()  # the driver alone: its worker lives on for a moment, an orphan
     driver.communicate()
 

@@ -7,6 +7,7 @@ An experiment YAML fills the sections below; a sweep YAML names its experiment a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,9 +111,22 @@ class TrainingConfig:
     # Each micro-batch's examples end to end in one row, none attending to another: no tensor
     # slot is padding. The loss is the padded one's (models/packing.py); false pads instead.
     packing: bool = True
+    # A resumable checkpoint (weights, optimizer, schedule, RNG, step) every "<N> epochs" or
+    # "<N> steps", kept on the results storage: a trial restarted after a kill continues from
+    # it. null: none (a restart trains from the start).
+    checkpoint_every: str | None = "1 epoch"
     lora: LoraSettings = field(default_factory=LoraSettings)
     # null: off. LIMA's is {bottom: 0.0, top: 0.3} (models/residual_dropout.py).
     residual_dropout: ResidualDropout | None = None
+
+
+def checkpoint_interval(text: str) -> tuple[int, str] | None:
+    """training.checkpoint_every read: "2 epochs" -> (2, "epoch"), "500 steps" -> (500,
+    "step"); None when it is neither."""
+    match = re.fullmatch(r"\s*(\d+)\s*(epoch|step)s?\s*", str(text))
+    if match is None or int(match.group(1)) < 1:
+        return None
+    return int(match.group(1)), match.group(2)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from ablate.config.arms import (
     grid_points,
     variants,
 )
-from ablate.config.schema import ArmConfig, Config, LoraSettings
+from ablate.config.schema import ArmConfig, Config, LoraSettings, checkpoint_interval
 from ablate.registry import suggest
 
 # (config, whole sweep or pools only) -> problems only the plug-ins know about.
@@ -197,6 +197,11 @@ def training_problems(config: Config) -> list[str]:
     problems += _at_least("training.warmup_steps", t.warmup_steps, 0)
     if t.method == "lora":
         problems += _lora_problems(t.lora)
+    if t.checkpoint_every is not None and checkpoint_interval(t.checkpoint_every) is None:
+        problems.append(
+            f"training.checkpoint_every: '{t.checkpoint_every}' is not '<N> epochs' or "
+            "'<N> steps' (N >= 1); null turns checkpoints off"
+        )
     if t.residual_dropout is not None:
         for end in ("bottom", "top"):
             rate = getattr(t.residual_dropout, end)

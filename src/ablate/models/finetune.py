@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ablate.config.schema import TrainingConfig
+from ablate.config.schema import TrainingConfig, checkpoint_interval
 from ablate.models.load import load_causal_lm, load_tokenizer
 from ablate.models.packing import TrainingBatches, respects_boundaries
 from ablate.models.tokens import IGNORE, Example, add_chat_tokens, tokenize_record
@@ -73,13 +74,13 @@ def _optimizer(model: Any, cfg: TrainingConfig, total_steps: int) -> tuple[Any, 
     return optimizer, schedule
 
 
-def _loss_logger(path: Path) -> Any:
+def _loss_logger(path: Path, attempt: int) -> Any:
     from transformers import TrainerCallback
 
     class LossLogger(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
             if logs and "loss" in logs:
-                row = {"step": state.global_step, "epoch": state.epoch, **logs}
+                row = {"step": state.global_step, "epoch": state.epoch, "attempt": attempt, **logs}
                 with path.open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps(row) + "\n")
 
@@ -104,6 +105,7 @@ def _progress_reporter(on_step: Callable[[int, int], None]) -> Any:
 
 
 REPORT_EVERY_S = 2.0
+TRAIN_LOG = "train_log.jsonl"  # one row per optimizer step
 SIXTEEN_BIT = ("bfloat16", "float16")
 
 
@@ -143,13 +145,60 @@ def checkpoint_dtype(name_or_path: str, revision: str | None) -> str | None:
     return None if value is None else str(value).removeprefix("torch.")
 
 
+def checkpoint_steps(cfg: TrainingConfig, n_examples: int) -> int | None:
+    """Optimizer steps between checkpoints (training.checkpoint_every), None for none."""
+    interval = checkpoint_interval(cfg.checkpoint_every) if cfg.checkpoint_every else None
+    if interval is None:
+        return None
+    count, unit = interval
+    per_epoch = optimizer_steps(n_examples, cfg) // cfg.epochs
+    return count * per_epoch if unit == "epoch" else count
+
+
+def last_checkpoint(work: Path) -> tuple[Path, int] | None:
+    """The newest complete checkpoint Trainer left in `work`, and its step. Trainer writes
+    trainer_state.json last: a folder without it was cut short by a kill and is skipped."""
+    found = [
+        (int(folder.name.removeprefix("checkpoint-")), folder)
+        for folder in work.glob("checkpoint-*")
+        if folder.name.removeprefix("checkpoint-").isdigit()
+        and (folder / "trainer_state.json").is_file()
+    ]
+    if not found:
+        return None
+    step, folder = max(found)
+    return folder, step
+
+
+def _continue_log(log: Path, resumed_at: int | None) -> int:
+    """Keep the log's rows up to the checkpoint training resumes from (later ones are redone);
+    the number of this attempt (0 for a fresh start)."""
+    if resumed_at is None or not log.is_file():
+        log.unlink(missing_ok=True)
+        return 0
+    rows = [json.loads(line) for line in log.read_text("utf-8").splitlines() if line.strip()]
+    kept = [r for r in rows if r["step"] <= resumed_at]
+    log.write_text("".join(json.dumps(r) + "\n" for r in kept), "utf-8")
+    return 1 + max((r.get("attempt", 0) for r in rows), default=0)
+
+
 def _training_args(
-    cfg: TrainingConfig, seed: int, scratch: Path, device: str, autocast: str | None
+    cfg: TrainingConfig,
+    seed: int,
+    scratch: Path,
+    device: str,
+    autocast: str | None,
+    save_steps: int | None = None,
 ) -> Any:
     from transformers import TrainingArguments
 
     # transformers 5 renamed gradient_checkpointing; pass it only when asked for.
     optional: dict[str, Any] = {}
+    if save_steps is not None:
+        # The newest checkpoint only: weights, optimizer, schedule, RNG and step.
+        optional |= {"save_strategy": "steps", "save_steps": save_steps, "save_total_limit": 1}
+    else:
+        optional["save_strategy"] = "no"
     if cfg.gradient_checkpointing:
         optional["gradient_checkpointing"] = True
     if autocast is not None:
@@ -160,7 +209,6 @@ def _training_args(
         gradient_accumulation_steps=cfg.batch_size // cfg.micro_batch_size,
         num_train_epochs=cfg.epochs,
         logging_steps=1,
-        save_strategy="no",
         report_to=[],
         seed=seed,
         data_seed=seed,
@@ -218,15 +266,17 @@ def build_trainer(
     scratch: Path,
     device: str,
     precision: Precision,
+    save_steps: int | None = None,
 ) -> Any:
-    """A Trainer with LIMA's optimizer and schedule over `examples`, in `precision`; its
-    data_collator is a TrainingBatches (packed when asked and the model keeps examples apart)."""
+    """A Trainer with LIMA's optimizer and schedule over `examples`, in `precision`, saving a
+    checkpoint into `scratch` every `save_steps`; its data_collator is a TrainingBatches
+    (packed when asked and the model keeps examples apart)."""
     from transformers import PrinterCallback, Trainer
 
     packed = cfg.packing and respects_boundaries(model, device)
     trainer = Trainer(
         model=model,
-        args=_training_args(cfg, seed, scratch, device, precision.autocast_dtype),
+        args=_training_args(cfg, seed, scratch, device, precision.autocast_dtype, save_steps),
         train_dataset=examples,
         data_collator=TrainingBatches(tokenizer.pad_token_id, packed),
         optimizers=_optimizer(model, cfg, optimizer_steps(len(examples), cfg)),
@@ -245,21 +295,35 @@ def fine_tune(
     output_dir: Path,
     device: str,
     on_step: Callable[[int, int], None] | None = None,
+    work_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Train on `records` and save the weights (safetensors) and tokenizer to output_dir."""
+    """Train on `records` and save the weights (safetensors), tokenizer and train log to
+    output_dir. With a `work_dir` (kept across restarts), checkpoints go there every
+    training.checkpoint_every and training continues from the newest one it holds."""
     from transformers import set_seed
 
     set_seed(seed)
     model, tokenizer, precision = prepare_model(base_model, revision, dtype, cfg, device)
     examples = tokenized_examples(tokenizer, records, cfg.max_seq_length)
+    work = work_dir if work_dir is not None else output_dir / "scratch"
+    save_steps = checkpoint_steps(cfg, len(examples)) if work_dir is not None else None
     trainer = build_trainer(
-        model, tokenizer, examples, cfg, seed, output_dir / "scratch", device, precision
+        model, tokenizer, examples, cfg, seed, work, device, precision, save_steps
     )
-    trainer.add_callback(_loss_logger(output_dir / "train_log.jsonl"))
+    resume = last_checkpoint(work) if save_steps is not None else None
+    log = (work_dir or output_dir) / TRAIN_LOG
+    log.parent.mkdir(parents=True, exist_ok=True)
+    attempt = _continue_log(log, resume[1] if resume else None)
+    trainer.add_callback(_loss_logger(log, attempt))
     if on_step is not None:
         trainer.add_callback(_progress_reporter(on_step))
     started = time.time()
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=str(resume[0]) if resume else None)
+    if work_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, output_dir / TRAIN_LOG)
+    else:
+        shutil.rmtree(work, ignore_errors=True)  # Trainer's working folder, empty of value
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if precision.save_dtype is not None:
         from ablate.models.load import torch_dtype
@@ -278,6 +342,8 @@ def fine_tune(
         "train_tokens_seen": tokens * cfg.epochs,
         "train_response_tokens_seen": sum(sum(x != IGNORE for x in e.labels) for e in examples)
         * cfg.epochs,
+        "train_resumed_from_step": resume[1] if resume else None,
+        "train_attempt": attempt,
         "train_packed": trainer.data_collator.packed,
         "train_real_token_fraction": trainer.data_collator.real_token_fraction,
         "train_examples": len(examples),
