@@ -92,6 +92,7 @@ def test_a_crashed_fine_tune_resumes_from_its_checkpoint_and_ends_alike(
     found = last_checkpoint(work)
     assert found is not None and found[1] == 4
     stats = fine_tune(TINY, None, "float32", records, cfg, 0, second, "cpu", work_dir=work)
+    assert last_checkpoint(work)[1] == 8, "no checkpoint of the last step (the model is saved)"
     assert stats["train_resumed_from_step"] == 4 and stats["train_attempt"] == 1
 
     log = _log(second)

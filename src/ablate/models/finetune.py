@@ -87,6 +87,20 @@ def _loss_logger(path: Path, attempt: int) -> Any:
     return LossLogger()
 
 
+def _no_final_checkpoint() -> Any:
+    from transformers import TrainerCallback
+
+    class NoFinalCheckpoint(TrainerCallback):
+        """The last step's checkpoint would be saved only to be deleted (the model is saved
+        anyway): at 7B a full one is ~110 GB of writing for nothing."""
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if state.global_step >= state.max_steps:
+                control.should_save = False
+
+    return NoFinalCheckpoint()
+
+
 def _progress_reporter(on_step: Callable[[int, int], None]) -> Any:
     from transformers import TrainerCallback
 
@@ -315,6 +329,7 @@ def fine_tune(
     log.parent.mkdir(parents=True, exist_ok=True)
     attempt = _continue_log(log, resume[1] if resume else None)
     trainer.add_callback(_loss_logger(log, attempt))
+    trainer.add_callback(_no_final_checkpoint())
     if on_step is not None:
         trainer.add_callback(_progress_reporter(on_step))
     started = time.time()
