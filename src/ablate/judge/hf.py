@@ -58,12 +58,14 @@ class HFJudge:
             cfg.model, cfg.dtype, cfg.batch_size, cfg.max_input_tokens, device, cfg.min_level_mass
         )
 
-    def _render(self, question: str, answer: str) -> tuple[str, bool]:
-        """The judge prompt, with the answer cut (never the rubric) to fit max_input_tokens."""
+    def _render(self, question: str, answer: str) -> tuple[str, bool, list[int]]:
+        """The judge prompt, with the answer cut (never the rubric) to fit max_input_tokens,
+        and its token ids (tokenized once: the batches are built from them)."""
         prompt = render_likert(question, answer)
-        excess = len(self.tokenizer(prompt)["input_ids"]) - self.max_input_tokens
+        ids = self.tokenizer(prompt)["input_ids"]
+        excess = len(ids) - self.max_input_tokens
         if excess <= 0:
-            return prompt, False
+            return prompt, False, ids
         answer_ids = self.tokenizer(answer, add_special_tokens=False)["input_ids"]
         marker = " [...]"
         room = (
@@ -73,17 +75,30 @@ class HFJudge:
         )
         # A byte-level cut can split a character; drop the broken tail.
         cut = self.tokenizer.decode(answer_ids[: max(0, room)]).rstrip("\ufffd")
-        return render_likert(question, cut + marker), True
+        prompt = render_likert(question, cut + marker)
+        return prompt, True, self.tokenizer(prompt)["input_ids"]
 
-    def _level_probabilities(self, prompts: list[str]) -> list[list[float]]:
+    def _level_probabilities(self, prompts: list[list[int]]) -> list[list[float]]:
+        """The six levels' next-token probabilities after each prompt (token ids)."""
         import torch
 
         self.tokenizer.padding_side = "left"  # the last position is the next-token position
-        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+        encoded = self.tokenizer.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(
+            self.device
+        )
         with torch.no_grad():
-            logits = self.model(**encoded).logits[:, -1, :].float()
+            # Only the last position's logits: all of them would be batch x length x vocabulary
+            # (about 10 GB in bf16 for 8 x 4,096 tokens and a 152k vocabulary).
+            logits = self.model(**encoded, **self._last_only).logits[:, -1, :].float()
         probs = torch.softmax(logits, dim=-1)[:, self.level_ids]
         return probs.tolist()
+
+    @property
+    def _last_only(self) -> dict[str, int]:
+        import inspect
+
+        takes = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        return {"logits_to_keep": 1} if takes else {}
 
     def accounting(self) -> dict[str, Any]:
         return {}  # in-process: no calls, no tokens paid for
@@ -91,15 +106,18 @@ class HFJudge:
     def judge(
         self, samples: list[Sample], references: dict[str, str] | None = None
     ) -> list[Judgment]:
-        judgments = []
-        for start in range(0, len(samples), self.batch_size):
-            batch = samples[start : start + self.batch_size]
-            rendered = [self._render(s["prompt"], s["response"]) for s in batch]
-            for sample, (prompt, cut), probs in zip(
-                batch, rendered, self._level_probabilities([p for p, _ in rendered]), strict=True
-            ):
-                judgments.append(self._judgment(sample, prompt, cut, probs))
-        return judgments
+        rendered = [self._render(s["prompt"], s["response"]) for s in samples]
+        # Batches of similar lengths: little padding to compute.
+        order = sorted(range(len(samples)), key=lambda i: len(rendered[i][2]))
+        probs: dict[int, list[float]] = {}
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            found = self._level_probabilities([rendered[i][2] for i in batch])
+            probs |= dict(zip(batch, found, strict=True))
+        return [
+            self._judgment(sample, prompt, cut, probs[i])
+            for i, (sample, (prompt, cut, _)) in enumerate(zip(samples, rendered, strict=True))
+        ]
 
     def _judgment(self, sample: Sample, prompt: str, cut: bool, probs: list[float]) -> Judgment:
         mass = sum(probs)

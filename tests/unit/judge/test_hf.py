@@ -111,3 +111,25 @@ def test_judge_below_the_level_mass_threshold_is_unscored_with_a_reason(tiny_cac
     assert abs(sum(judgment["distribution"].values()) - 1) < 1e-6  # kept for inspection
     metrics = judge_metrics([judgment, {**judgment, "sample": 1}], 0.95, 100, 0)
     assert metrics["judge_unscored"] == 2 and metrics["judge_mean"] is None
+
+
+def test_batches_sorted_by_length_keep_the_samples_order_and_full_logits_scores(
+    judge: HFJudge,
+) -> None:
+    """Sorting by length and keeping only the last position's logits change neither which
+    judgment belongs to which sample nor the probabilities a plain forward pass gives."""
+    import torch
+
+    samples = _samples(3)
+    for k, s in enumerate(samples):  # lengths that sorting reorders
+        s["response"] = s["response"][: 20 + 37 * ((k * 5) % 6)]
+    judgments = judge.judge(samples)
+    assert [(j["prompt_id"], j["sample"]) for j in judgments] == [
+        (s["prompt_id"], s["sample"]) for s in samples
+    ]
+    for sample, j in zip(samples, judgments, strict=True):
+        ids = judge.tokenizer(j["judge_prompt"], return_tensors="pt")
+        with torch.no_grad():
+            logits = judge.model(**ids).logits[0, -1].float()  # every position, then the last
+        probs = torch.softmax(logits, dim=-1)[judge.level_ids]
+        assert j["level_mass"] == pytest.approx(float(probs.sum()), rel=1e-4), sample
