@@ -88,13 +88,27 @@ def test_load_finetuned_full_model(loaded: dict[str, LoadedModel]) -> None:
     assert all(t in tokenizer.get_vocab() for t in SPECIAL_TOKENS)
 
 
-def test_load_finetuned_lora_adapter_on_the_base(loaded: dict[str, LoadedModel]) -> None:
+def test_load_finetuned_lora_adapter_merged_into_the_base(loaded: dict[str, LoadedModel]) -> None:
+    """The adapter is merged (plain layers generate faster): the weights are the base's plus
+    the trained update."""
+    import torch
     from peft import PeftModel
 
+    from ablate.models.load import load_causal_lm
+
     model, tokenizer = loaded["lora"].model, loaded["lora"].tokenizer
-    assert isinstance(model, PeftModel)
+    assert not isinstance(model, PeftModel)
+    assert not any("lora_" in name for name, _ in model.named_parameters())
     assert not model.training
     assert model.get_input_embeddings().num_embeddings == len(tokenizer)
+    base = load_causal_lm("builtin:tiny", None, "float32", "cpu")
+    merged = dict(model.named_parameters())
+    moved = [
+        name
+        for name, weight in base.named_parameters()
+        if name.endswith("q_proj.weight") and not torch.equal(weight, merged[name])
+    ]
+    assert moved, "the LoRA update is in the merged weights"
 
 
 def test_lora_on_a_base_without_chat_markers_round_trips(
