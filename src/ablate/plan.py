@@ -86,6 +86,16 @@ class Trial:
 KEYED_WHEN_SET = ("pairwise_samples_per_prompt", "residual_dropout")
 
 
+# Training settings that change memory and speed, not what is learned: outside the keys.
+NOT_KEYED_TRAINING = (
+    "micro_batch_size",
+    "gradient_checkpointing",
+    "packing",
+    "checkpoint_every",
+    "attn_implementation",
+)
+
+
 def _without(section: Any, *memory_only: str) -> dict[str, Any]:
     values = asdict(section)
     for key in memory_only:
@@ -117,10 +127,7 @@ def stage_keys(
     data_fingerprint."""
     v = code.stages
     keys = {"select": stable_hash([v["select"], data, n, seed])}
-    # How examples are laid into tensors changes memory and speed, not what is learned.
-    training = _without(
-        config.training, "micro_batch_size", "gradient_checkpointing", "packing", "checkpoint_every"
-    )
+    training = _without(config.training, *NOT_KEYED_TRAINING)
     if config.training.method != "lora":
         training.pop("lora")  # LoRA settings do not touch a full fine-tune
     model = [asdict(config.model), code.model_build]

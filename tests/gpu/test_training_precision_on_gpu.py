@@ -25,6 +25,7 @@ def _config(method: str) -> Any:
     return TrainingConfig(
         method=method, epochs=1, learning_rate=1e-5, final_learning_rate=1e-6,
         batch_size=4, micro_batch_size=4, max_seq_length=128, lora=LoraSettings(r=4, alpha=8),
+        packing=True,
     )  # fmt: skip
 
 

@@ -36,6 +36,7 @@ def _config(method: str) -> TrainingConfig:
         micro_batch_size=2,
         max_seq_length=128,
         lora=LoraSettings(r=4, alpha=8),
+        packing=True,  # asked for: on CPU (SDPA) the default, null, pads
     )
 
 

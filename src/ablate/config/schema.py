@@ -109,8 +109,12 @@ class TrainingConfig:
     max_seq_length: int = 2048
     gradient_checkpointing: bool = False
     # Each micro-batch's examples end to end in one row, none attending to another: no tensor
-    # slot is padding. The loss is the padded one's (models/packing.py); false pads instead.
-    packing: bool = True
+    # slot is padding, and the loss is the padded one's (models/packing.py). null: only where
+    # the attention kernel keeps that cheap (flash-attention); true: always; false: pad.
+    packing: bool | None = None
+    # The attention kernel training runs (transformers' attn_implementation): null is its
+    # default (sdpa); "flash_attention_2" needs the flash-attn package and a GPU.
+    attn_implementation: str | None = None
     # A resumable checkpoint (weights, optimizer, schedule, RNG, step) every "<N> epochs" or
     # "<N> steps", kept on the results storage: a trial restarted after a kill continues from
     # it. null: none (a restart trains from the start).

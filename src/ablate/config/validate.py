@@ -29,6 +29,10 @@ TRAINING_METHODS = ["full", "lora"]
 DTYPES = ["auto", "bfloat16", "float16", "float32"]
 
 
+# transformers' attention kernels by name (a "<org>/<repo>" hub kernel is passed through).
+ATTENTION = ["eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention"]
+
+
 def _choice(path: str, value: str, choices: list[str]) -> list[str]:
     if value in choices:
         return []
@@ -202,6 +206,8 @@ def training_problems(config: Config) -> list[str]:
             f"training.checkpoint_every: '{t.checkpoint_every}' is not '<N> epochs' or "
             "'<N> steps' (N >= 1); null turns checkpoints off"
         )
+    if t.attn_implementation is not None and "/" not in t.attn_implementation:  # "/": a hub kernel
+        problems += _choice("training.attn_implementation", t.attn_implementation, ATTENTION)
     if t.residual_dropout is not None:
         for end in ("bottom", "top"):
             rate = getattr(t.residual_dropout, end)

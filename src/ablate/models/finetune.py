@@ -17,7 +17,7 @@ from typing import Any
 
 from ablate.config.schema import TrainingConfig, checkpoint_interval
 from ablate.models.load import load_causal_lm, load_tokenizer
-from ablate.models.packing import TrainingBatches, respects_boundaries
+from ablate.models.packing import TrainingBatches, use_packing
 from ablate.models.tokens import IGNORE, Example, add_chat_tokens, tokenize_record
 
 
@@ -240,7 +240,9 @@ def prepare_model(
     Precision), its tokenizer with the chat markers, and the precision plan."""
     precision = training_precision(dtype, checkpoint_dtype(base_model, revision), cfg.method)
     tokenizer = load_tokenizer(base_model, revision)
-    model = load_causal_lm(base_model, revision, precision.load_dtype, device)
+    model = load_causal_lm(
+        base_model, revision, precision.load_dtype, device, cfg.attn_implementation
+    )
     new_ids = add_chat_tokens(tokenizer, model)
     if cfg.residual_dropout is not None:
         from ablate.models.residual_dropout import add_residual_dropout
@@ -284,10 +286,10 @@ def build_trainer(
 ) -> Any:
     """A Trainer with LIMA's optimizer and schedule over `examples`, in `precision`, saving a
     checkpoint into `scratch` every `save_steps`; its data_collator is a TrainingBatches
-    (packed when asked and the model keeps examples apart)."""
+    (packed as training.packing says, where the model keeps packed examples apart)."""
     from transformers import PrinterCallback, Trainer
 
-    packed = cfg.packing and respects_boundaries(model, device)
+    packed = use_packing(cfg.packing, model, device)
     trainer = Trainer(
         model=model,
         args=_training_args(cfg, seed, scratch, device, precision.autocast_dtype, save_steps),

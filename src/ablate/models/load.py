@@ -75,10 +75,18 @@ def load_tokenizer(name_or_path: str, revision: str | None = None) -> Any:
     return tokenizer
 
 
-def load_causal_lm(name_or_path: str, revision: str | None, dtype: str, device: str) -> Any:
+def load_causal_lm(
+    name_or_path: str,
+    revision: str | None,
+    dtype: str,
+    device: str,
+    attn_implementation: str | None = None,
+) -> Any:
+    """attn_implementation: transformers' name of the attention kernel (None: its default)."""
     from transformers import AutoModelForCausalLM
 
+    chosen = {"attn_implementation": attn_implementation} if attn_implementation else {}
     model: Any = AutoModelForCausalLM.from_pretrained(
-        local_path(name_or_path), revision=revision, dtype=torch_dtype(dtype)
+        local_path(name_or_path), revision=revision, dtype=torch_dtype(dtype), **chosen
     )
     return model.to(device)

@@ -51,6 +51,22 @@ class TrainingBatches:
         return self.real_tokens / self.tensor_slots if self.tensor_slots else None
 
 
+def packing_pays(model: Any) -> bool:
+    """Whether the model's attention computes packed examples apart (flash-attention's
+    variable-length kernels). SDPA and eager attention apply a block mask over the whole row:
+    their attention cost grows with the square of the row, not of each example, and packed
+    training ran 2.3x slower than padded on CPU (benchmarks/bench_training.py)."""
+    config = getattr(model, "config", None)
+    return "flash" in str(getattr(config, "_attn_implementation", "") or "")
+
+
+def use_packing(setting: bool | None, model: Any, device: str) -> bool:
+    """training.packing read for this model: null packs where it pays; true or null-and-pays
+    still needs the model to keep packed examples apart (respects_boundaries)."""
+    wanted = packing_pays(model) if setting is None else setting
+    return wanted and respects_boundaries(model, device)
+
+
 def respects_boundaries(model: Any, device: str) -> bool:
     """Whether the model keeps packed examples apart: the logits of an example packed after
     another equal its logits alone (checked in eval mode, dropout off)."""

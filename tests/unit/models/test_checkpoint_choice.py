@@ -43,3 +43,18 @@ def test_the_log_keeps_the_steps_up_to_the_checkpoint(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_checkpoint_every_reads_epochs_or_steps(text: str, expected: object) -> None:
     assert checkpoint_interval(text) == expected
+
+
+def test_training_settings_that_only_change_speed_are_checked_at_load(tmp_path: Path) -> None:
+    from ablate.errors import ConfigError
+    from tests.unit.config.test_load import EXPERIMENT, load_config, write_pair
+
+    def load(training: dict[str, object]) -> object:
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        return load_config(write_pair(folder, dict(EXPERIMENT) | {"training": training}))
+
+    assert load({"attn_implementation": "eager", "packing": True, "checkpoint_every": "9 steps"})
+    with pytest.raises(ConfigError, match=r"training\.attn_implementation: 'flash'"):
+        load({"attn_implementation": "flash"})
+    with pytest.raises(ConfigError, match=r"training\.checkpoint_every: '2 days'"):
+        load({"checkpoint_every": "2 days"})

@@ -109,3 +109,20 @@ class _RunningMean:
 
 def test_a_model_that_mixes_packed_examples_is_caught() -> None:
     assert not respects_boundaries(_RunningMean(), "cpu")
+
+
+def test_by_default_only_flash_attention_packs(tiny: tuple[Any, Any]) -> None:
+    """SDPA and eager attention mask a packed row as a whole (cost grows with the row's
+    square): null packs only with flash-attention's per-example kernels; true and false are
+    obeyed, true still only for a model that keeps examples apart."""
+    from types import SimpleNamespace
+
+    from ablate.models.packing import packing_pays, use_packing
+
+    model = tiny[0]
+    assert model.config._attn_implementation == "sdpa"
+    assert not packing_pays(model) and not use_packing(None, model, "cpu")
+    assert use_packing(True, model, "cpu") and not use_packing(False, model, "cpu")
+    flash = SimpleNamespace(config=SimpleNamespace(_attn_implementation="flash_attention_2"))
+    assert packing_pays(flash)
+    assert not use_packing(True, _RunningMean(), "cpu")

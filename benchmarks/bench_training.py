@@ -1,0 +1,149 @@
+"""How much of a training batch is real tokens, and how close the train stage runs to a bare
+PyTorch loop, on LIMA-like data (synthetic Stack Exchange and wikiHow pools).
+
+    python benchmarks/bench_training.py [--records 256] [--repeats 3]
+
+1. Real-token fraction: the share of tensor slots that hold a token, padded (each micro-batch
+   padded to its longest example) and packed (training.packing), at micro-batch 4 and 8, in a
+   shuffled order as the Trainer draws it. Lengths are in the tiny model's tokens, cut at 2,048.
+2. Tokens/s: the train stage's fine_tune (transformers Trainer, LIMA's optimizer and schedule,
+   packing on and off) against a bare loop (the same model, examples, micro-batches, AdamW
+   and accumulation, no Trainer), on this machine's CPU. Runs alternate (bare, stage, bare,
+   ...) so a busy machine slows both alike; the ratio is of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+MAX_LEN = 2048
+
+
+def lima_like_pools(folder: Path, records: int) -> dict[str, list[dict[str, Any]]]:
+    """`records` examples from each synthetic pool, built by the real pool builders."""
+    from ablate.config.schema import PoolConfig
+    from ablate.data.build import BuildStats
+    from ablate.data.fixtures.dumps import write_stackexchange_dump, write_wikihow_csv
+    from ablate.data.sources.stackexchange import build_stackexchange
+    from ablate.data.sources.wikihow import build_wikihow
+
+    write_stackexchange_dump(folder / "se", sites=4, questions_per_site=records, seed=0)
+    write_wikihow_csv(folder / "wikihow.csv", articles=records * 2, seed=0)
+    se = PoolConfig(source="stackexchange", path=str(folder / "se"))
+    wh = PoolConfig(source="wikihow", path=str(folder / "wikihow.csv"))
+    return {
+        "stackexchange": list(build_stackexchange(se, "train", BuildStats(), folder))[:records],
+        "wikihow": list(build_wikihow(wh, "train", BuildStats()))[:records],
+    }
+
+
+def real_token_fraction(examples: list[Any], micro: int, packed: bool, pad_id: int) -> float:
+    from ablate.models.packing import TrainingBatches
+
+    order = examples[:]
+    random.Random(0).shuffle(order)
+    batches = TrainingBatches(pad_id, packed)
+    for i in range(0, len(order), micro):
+        batches(order[i : i + micro])
+    return batches.real_token_fraction or 0.0
+
+
+def bare_loop(examples: list[Any], cfg: Any, packed: bool) -> float:
+    """Seconds for one epoch of the same work without the Trainer."""
+    import torch
+
+    from ablate.models.finetune import prepare_model
+    from ablate.models.packing import TrainingBatches
+
+    torch.manual_seed(0)
+    model, tokenizer, _ = prepare_model("builtin:tiny", None, "float32", cfg, "cpu")
+    model.train()
+    batches = TrainingBatches(tokenizer.pad_token_id, packed)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=cfg.learning_rate
+    )
+    accumulation = cfg.batch_size // cfg.micro_batch_size
+    order = examples[:]
+    random.Random(0).shuffle(order)
+    started = time.perf_counter()
+    for step, i in enumerate(range(0, len(order), cfg.micro_batch_size), start=1):
+        batch = batches(order[i : i + cfg.micro_batch_size])
+        (model(**batch).loss / accumulation).backward()
+        if step % accumulation == 0:
+            optimizer.step()
+            optimizer.zero_grad()
+    return time.perf_counter() - started
+
+
+def train_stage(records: list[dict[str, Any]], cfg: Any, out: Path) -> float:
+    from ablate.models.finetune import fine_tune
+
+    stats = fine_tune("builtin:tiny", None, "float32", records, cfg, 0, out, "cpu")
+    return float(stats["train_seconds"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    import os
+
+    import torch
+
+    from ablate.config.schema import TrainingConfig
+    from ablate.models.load import load_tokenizer
+    from ablate.models.tokens import add_chat_tokens, tokenize_record
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("ABLATE_CACHE", str(Path(tmp) / "cache"))
+        pools = lima_like_pools(Path(tmp), args.records)
+        tokenizer = load_tokenizer("builtin:tiny")
+        from ablate.models.load import load_causal_lm
+
+        add_chat_tokens(tokenizer, load_causal_lm("builtin:tiny", None, "float32", "cpu"))
+        print("real-token fraction (share of tensor slots holding a token)")
+        print(f"{'pool':<14} {'micro-batch':>11} {'padded':>8} {'packed':>8}  mean tokens")
+        examples = {}
+        for name, records in pools.items():
+            tokenized = [tokenize_record(tokenizer, r, MAX_LEN) for r in records]
+            examples[name] = [e for e in tokenized if e is not None]
+            mean = statistics.mean(len(e.input_ids) for e in examples[name])
+            for micro in (4, 8):
+                padded = real_token_fraction(examples[name], micro, False, tokenizer.pad_token_id)
+                packed = real_token_fraction(examples[name], micro, True, tokenizer.pad_token_id)
+                print(f"{name:<14} {micro:>11} {padded:>8.3f} {packed:>8.3f}  {mean:.0f}")
+
+        records = pools["stackexchange"][: min(64, args.records)]
+        kept = examples["stackexchange"][: len(records)]
+        tokens = sum(len(e.input_ids) for e in kept)
+        print(f"\ntrain stage vs bare loop: {len(records)} Stack Exchange examples, 1 epoch, CPU")
+        print(f"{'packing':<8} {'bare tok/s':>11} {'stage tok/s':>12} {'ratio':>6}")
+        for packed in (True, False):
+            cfg = TrainingConfig(
+                method="full", epochs=1, learning_rate=1e-4, final_learning_rate=1e-5,
+                batch_size=8, micro_batch_size=4, max_seq_length=MAX_LEN, packing=packed,
+                checkpoint_every=None,
+            )  # fmt: skip
+            bare, stage = [], []
+            for repeat in range(args.repeats):
+                bare.append(bare_loop(kept, cfg, packed))
+                stage.append(train_stage(records, cfg, Path(tmp) / f"run-{packed}-{repeat}"))
+            bare_rate = tokens / statistics.median(bare)
+            stage_rate = tokens / statistics.median(stage)
+            print(
+                f"{packed!s:<8} {bare_rate:>11.0f} {stage_rate:>12.0f} "
+                f"{stage_rate / bare_rate:>6.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
