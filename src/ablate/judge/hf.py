@@ -8,6 +8,7 @@ all, which says how far to trust the score (a tiny judge puts almost none there)
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,9 @@ class HFJudge:
         self.batch_size, self.max_input_tokens, self.device = batch_size, max_input_tokens, device
         self.min_level_mass = min_level_mass
         self.level_ids = level_token_ids(self.tokenizer, render_likert("q", "a"))
+        # Causal LMs of transformers 4.50+ can return the last position's logits only.
+        takes = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        self._last_only = {"logits_to_keep": 1} if takes else {}
 
     @classmethod
     def from_config(cls, cfg: JudgeConfig, device: str, cache_path: Path | None = None) -> HFJudge:
@@ -92,13 +96,6 @@ class HFJudge:
             logits = self.model(**encoded, **self._last_only).logits[:, -1, :].float()
         probs = torch.softmax(logits, dim=-1)[:, self.level_ids]
         return probs.tolist()
-
-    @property
-    def _last_only(self) -> dict[str, int]:
-        import inspect
-
-        takes = "logits_to_keep" in inspect.signature(self.model.forward).parameters
-        return {"logits_to_keep": 1} if takes else {}
 
     def accounting(self) -> dict[str, Any]:
         return {}  # in-process: no calls, no tokens paid for
