@@ -286,3 +286,55 @@ sweep:
         .splitlines()[0]
     )
     assert logged["learning_rate"] == pytest.approx(3.0e-3)
+
+
+def test_each_trial_reaches_mlflow_while_the_sweep_still_runs(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """One trial at a time, the second long enough to train for a while: the first trial's
+    MLflow run must appear before the second is done, not in a sync after the last trial."""
+    import subprocess
+    import sys
+    import time
+
+    sweep = tmp_path / "live.yaml"
+    sweep.write_text(f"""
+name: live
+experiment: {REPO / "experiments" / "tiny.yaml"}
+training: {{epochs: 12, batch_size: 4, micro_batch_size: 4}}
+generation: {{max_new_tokens: 8, samples_per_prompt: 2}}
+evaluation: {{prompts: {{size: 4}}, bootstrap_resamples: 200}}
+resources: {{max_retries: 0, max_concurrent_trials: 1}}
+sweep:
+  arms: {{synthetic: {{pool: synthetic}}}}
+  sizes: [8, 96]
+  seeds: [0]
+""")
+    results = tmp_path / "results"
+    sweep_dir = results / "live"
+    command = [sys.executable, "-m", "ablate", "run", str(sweep), "--results-dir", str(results)]
+    driver = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    seen: list[tuple[str, int]] = []  # (trial seen in MLflow, trials scored at that moment)
+    try:
+        while driver.poll() is None and not seen:
+            time.sleep(0.5)
+            if not (results / "mlflow.db").is_file():
+                continue
+            from mlflow import MlflowClient
+
+            client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+            exp = client.get_experiment_by_name("live")
+            if exp is None:
+                continue
+            scored = len(list(sweep_dir.glob("trials/*/score/*/_done.json")))
+            runs = client.search_runs([exp.experiment_id], "tags.`ablate.role` = 'trial'")
+            seen += [(r.data.tags["mlflow.runName"], scored) for r in runs]
+    finally:
+        _, err = driver.communicate(timeout=600)
+    assert driver.returncode == 0, err
+    assert seen, "no trial run appeared in MLflow while the sweep ran"
+    assert seen[0][1] < 2, f"the first trial run appeared only after both were done: {seen}"
+    runs = mlflow_runs(results, "live")
+    assert len([r for r in runs if r.data.tags.get("ablate.role") == "trial"]) == 2
