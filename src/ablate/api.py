@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,6 +185,31 @@ class _LiveTracking:
             self.notify(f"note: {exc}; trials are logged to MLflow at the end instead")
 
 
+def _store_files(config: Config, results_dir: Path) -> list[Path]:
+    if not config.tracking.enabled:
+        return []
+    from ablate.tracking import files_a_new_store_makes, tracking_uri
+
+    uri = tracking_uri(config.tracking.tracking_uri, results_dir)
+    return files_a_new_store_makes(uri, layout.artifacts_dir(results_dir))
+
+
+@contextmanager
+def _removed_on_failure(new_files: list[Path], opening: Future[Any]) -> Iterator[None]:
+    """A command that fails before its first trial (Ray did not start, the sweep is busy)
+    leaves no MLflow store it created behind, though the store opened while Ray started."""
+    try:
+        yield
+    except BaseException:
+        wait([opening])
+        for path in new_files:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise
+
+
 def _track(
     tracker: SweepTracker,
     config: Config,
@@ -340,13 +367,20 @@ def _execute(work: _Work) -> SweepOutcome:
         work.notify(f"{len(pending)} of {len(work.trials)} trials to run; preparing their data")
         pools = prepare_pools(config, results_dir)
     with ExitStack() as stack:
-        if pending:
-            work.notify(f"starting Ray ({work.address or 'on this machine'})")
-        cluster = (
-            stack.enter_context(ray_cluster(work.address, config.resources)) if pending else {}
+        # MLflow's store opens (on a new store: its schema migrations, seconds) while Ray
+        # starts, which mostly waits on its processes; a failure still stops the command
+        # before any trial runs.
+        new_files = _store_files(config, results_dir)
+        opening = stack.enter_context(ThreadPoolExecutor(1)).submit(
+            _open_tracker, config, results_dir
         )
-        stack.enter_context(_sweep_lock(sweep_dir))
-        tracker, uri = _open_tracker(config, results_dir)
+        cluster: dict[str, float] = {}
+        with _removed_on_failure(new_files, opening):
+            if pending:
+                work.notify(f"starting Ray ({work.address or 'on this machine'})")
+                cluster = stack.enter_context(ray_cluster(work.address, config.resources))
+            stack.enter_context(_sweep_lock(sweep_dir))
+            tracker, uri = opening.result()
         if work.pool_dirs is None:
             remove_stale_temporaries(sweep_dir)
             _write_plan(config, work.trials, sweep_dir)

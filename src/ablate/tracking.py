@@ -242,6 +242,16 @@ def _sqlite_path(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
+def files_a_new_store_makes(uri: str, artifact_root: Path) -> list[Path]:
+    """What opening the store at `uri` would create here that is not there yet: a new SQLite
+    file (with SQLite's side files and _store_creation_lock's file) and the artifact folder.
+    Nothing for a server's store."""
+    db = _sqlite_path(uri)
+    sqlite_files = ("", "-journal", "-wal", "-shm", ".lock")
+    made = [] if db is None else [db.with_name(db.name + s) for s in sqlite_files]
+    return [p for p in [*made, artifact_root] if not p.exists()]
+
+
 def _nearest_existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
