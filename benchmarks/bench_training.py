@@ -4,13 +4,16 @@ PyTorch loop, on LIMA-like data (synthetic Stack Exchange and wikiHow pools).
     python benchmarks/bench_training.py [--records 256] [--repeats 3]
 
 1. Real-token fraction: the share of tensor slots that hold a token, padded (each micro-batch
-   padded to its longest example) and packed (training.packing), at micro-batch 4 and 8, in a
-   shuffled order as the Trainer draws it. Lengths are in the tiny model's tokens, cut at 2,048.
+   padded to its longest example) in a shuffled order, padded and grouped by length
+   (training.group_by_length: each optimizer step's examples sorted by length, at LIMA's
+   batch size of 32) and packed (training.packing), at micro-batch 4 and 8. Lengths are in
+   the tiny model's tokens, cut at 2,048.
 2. Tokens/s: the train stage's fine_tune (transformers Trainer, LIMA's optimizer and schedule,
-   packing on and off) against a bare loop (the same model, examples, micro-batches, AdamW
-   and accumulation, no Trainer), on this machine's CPU. Runs alternate (bare, stage, bare,
-   ...) so a busy machine slows both alike; each side's fastest run is compared. Padded
-   batches depend on the shuffle, which differs, so the slot ratio compares equal work.
+   packing on and off; padded batches grouped by length, its default) against a bare loop
+   (the same model, examples, micro-batches, AdamW and accumulation, no Trainer), on this
+   machine's CPU. Runs alternate (bare, stage, bare, ...) so a busy machine slows both alike;
+   each side's fastest run is compared. Both draw the same grouped order when padded; the
+   slot ratio compares equal work whatever the shuffles.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 MAX_LEN = 2048
+LIMA_BATCH = 32  # examples per optimizer step: the span length grouping sorts within
 
 
 def lima_like_pools(folder: Path, records: int) -> dict[str, list[dict[str, Any]]]:
@@ -44,11 +48,25 @@ def lima_like_pools(folder: Path, records: int) -> dict[str, list[dict[str, Any]
     }
 
 
-def real_token_fraction(examples: list[Any], micro: int, packed: bool, pad_id: int) -> float:
+def trainer_order(examples: list[Any], grouped_step: int | None, seed: int = 0) -> list[Any]:
+    """The examples in a shuffled order, or in the train stage's order grouped by length
+    within steps of `grouped_step` examples (the same as the stage's for the same seed)."""
+    from ablate.models.packing import LengthGroupedSteps
+
+    if grouped_step is not None:
+        lengths = [len(e.input_ids) for e in examples]
+        return [examples[i] for i in LengthGroupedSteps(lengths, grouped_step, seed)]
+    order = examples[:]
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def real_token_fraction(
+    examples: list[Any], micro: int, packed: bool, pad_id: int, grouped: bool = False
+) -> float:
     from ablate.models.packing import TrainingBatches
 
-    order = examples[:]
-    random.Random(0).shuffle(order)
+    order = trainer_order(examples, LIMA_BATCH if grouped else None)
     batches = TrainingBatches(pad_id, packed)
     for i in range(0, len(order), micro):
         batches(order[i : i + micro])
@@ -57,7 +75,7 @@ def real_token_fraction(examples: list[Any], micro: int, packed: bool, pad_id: i
 
 def bare_loop(examples: list[Any], cfg: Any, packed: bool) -> tuple[float, float]:
     """Seconds for one epoch of the same work without the Trainer, and its real-token
-    fraction (its shuffle is not the Trainer's, so padded batches hold other paddings)."""
+    fraction (padded: the stage's grouped order, so the same paddings)."""
     import torch
 
     from ablate.models.finetune import prepare_model
@@ -71,8 +89,7 @@ def bare_loop(examples: list[Any], cfg: Any, packed: bool) -> tuple[float, float
         [p for p in model.parameters() if p.requires_grad], lr=cfg.learning_rate
     )
     accumulation = cfg.batch_size // cfg.micro_batch_size
-    order = examples[:]
-    random.Random(0).shuffle(order)
+    order = trainer_order(examples, None if packed else cfg.batch_size)
     started = time.perf_counter()
     for step, i in enumerate(range(0, len(order), cfg.micro_batch_size), start=1):
         batch = batches(order[i : i + cfg.micro_batch_size])
@@ -113,23 +130,31 @@ def main() -> None:
 
         add_chat_tokens(tokenizer, load_causal_lm("builtin:tiny", None, "float32", "cpu"))
         print("real-token fraction (share of tensor slots holding a token)")
-        print(f"{'pool':<14} {'micro-batch':>11} {'padded':>8} {'packed':>8}  mean tokens")
+        print(
+            f"{'pool':<14} {'micro-batch':>11} {'padded':>8} {'grouped':>8} {'packed':>8}"
+            "  mean tokens"
+        )
         examples = {}
         for name, records in pools.items():
             tokenized = [tokenize_record(tokenizer, r, MAX_LEN) for r in records]
             examples[name] = [e for e in tokenized if e is not None]
             mean = statistics.mean(len(e.input_ids) for e in examples[name])
             for micro in (4, 8):
-                padded = real_token_fraction(examples[name], micro, False, tokenizer.pad_token_id)
-                packed = real_token_fraction(examples[name], micro, True, tokenizer.pad_token_id)
-                print(f"{name:<14} {micro:>11} {padded:>8.3f} {packed:>8.3f}  {mean:.0f}")
+                pad_id = tokenizer.pad_token_id
+                padded = real_token_fraction(examples[name], micro, False, pad_id)
+                grouped = real_token_fraction(examples[name], micro, False, pad_id, grouped=True)
+                packed = real_token_fraction(examples[name], micro, True, pad_id)
+                print(
+                    f"{name:<14} {micro:>11} {padded:>8.3f} {grouped:>8.3f} {packed:>8.3f}"
+                    f"  {mean:.0f}"
+                )
 
         records = pools["stackexchange"][: min(64, args.records)]
         kept = examples["stackexchange"][: len(records)]
         tokens = sum(len(e.input_ids) for e in kept)
         print(f"\ntrain stage vs bare loop: {len(records)} Stack Exchange examples, 1 epoch, CPU")
-        print("(slots/s counts padding too: the two shuffles pad differently, so the ratio of")
-        print(" tensor slots per second compares the same work)")
+        print("(slots/s counts padding too: the ratio of tensor slots per second compares the")
+        print(" same work whatever the shuffles)")
         print(
             f"{'packing':<8} {'bare tok/s':>11} {'stage tok/s':>12} {'ratio':>6} {'slot ratio':>11}"
         )

@@ -91,6 +91,7 @@ NOT_KEYED_TRAINING = (
     "micro_batch_size",
     "gradient_checkpointing",
     "packing",
+    "group_by_length",  # each optimizer step holds the same examples, split differently
     "checkpoint_every",
     "attn_implementation",
 )

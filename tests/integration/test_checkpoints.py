@@ -73,31 +73,50 @@ def test_checkpoint_steps_follow_the_setting() -> None:
     assert checkpoint_steps(replace(cfg, checkpoint_every=None), N_RECORDS) is None
 
 
-@pytest.mark.parametrize("method", ["full", "lora"])
+@pytest.mark.parametrize(
+    ("method", "every", "crash", "resumed", "last"),
+    [
+        ("full", "1 epoch", 6, 4, 8),  # in epoch 2, after the checkpoint at step 4
+        ("lora", "1 epoch", 6, 4, 8),
+        # Inside epoch 2: the resumed run draws epoch 2's length-grouped order (padded
+        # batches here) as the uninterrupted one did, from the seed and the epoch, skips the
+        # batches of its first two steps and goes on alike.
+        ("full", "3 steps", 8, 6, 9),
+    ],
+)
 def test_a_crashed_fine_tune_resumes_from_its_checkpoint_and_ends_alike(
-    method: str, tiny_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    method: str,
+    every: str,
+    crash: int,
+    resumed: int,
+    last: int,
+    tiny_cache: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import torch
 
     records = synthetic_records(N_RECORDS, seed=3)
-    cfg = _config(method)
+    cfg = replace(_config(method), checkpoint_every=every)
     whole = tmp_path / "whole"
     fine_tune(TINY, None, "float32", records, cfg, 0, whole, "cpu", work_dir=tmp_path / "w0")
 
     work, first, second = tmp_path / "work", tmp_path / "first", tmp_path / "second"
     with monkeypatch.context() as patched:
-        _crash_at(6, patched)  # in epoch 2, after the checkpoint at step 4
+        _crash_at(crash, patched)
         with pytest.raises(Crash):
             fine_tune(TINY, None, "float32", records, cfg, 0, first, "cpu", work_dir=work)
     found = last_checkpoint(work)
-    assert found is not None and found[1] == 4
+    assert found is not None and found[1] == resumed
     stats = fine_tune(TINY, None, "float32", records, cfg, 0, second, "cpu", work_dir=work)
-    assert last_checkpoint(work)[1] == 8, "no checkpoint of the last step (the model is saved)"
-    assert stats["train_resumed_from_step"] == 4 and stats["train_attempt"] == 1
+    assert last_checkpoint(work)[1] == last, "no checkpoint of the last step (the model is saved)"
+    assert stats["train_resumed_from_step"] == resumed and stats["train_attempt"] == 1
+    assert stats["train_length_grouped"] is True  # CPU: padded, so grouped by default
 
     log = _log(second)
     assert [r["step"] for r in log] == list(range(1, 13)), "each step once, none repeated"
-    assert {r["step"] for r in log if r["attempt"] == 0} == {1, 2, 3, 4}, "step 5 was redone"
+    redone = f"step {resumed + 1} was redone"
+    assert {r["step"] for r in log if r["attempt"] == 0} == set(range(1, resumed + 1)), redone
     assert [r["loss"] for r in log] == pytest.approx([r["loss"] for r in _log(whole)], rel=1e-4)
     resumed, uninterrupted = _weights(second), _weights(whole)
     assert resumed.keys() == uninterrupted.keys()

@@ -31,10 +31,11 @@ from ablate.models.generation import (
     heldout_losses,
     load_finetuned,
 )
-from ablate.models.tiny import EOS, PAD, build_tiny_model
+from ablate.models.tiny import build_tiny_model
 from ablate.models.tokens import tokenize_example
 from ablate.plan import STAGES, Trial
 from ablate.stages.pipeline import run_trial
+from tests.support.tokenizers import tokenizer_without_chat_markers
 
 pytestmark = pytest.mark.integration
 
@@ -116,22 +117,7 @@ def test_lora_on_a_base_without_chat_markers_round_trips(
 ) -> None:
     """The markers are added in training; loading resizes the base and restores their rows."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = decoders.ByteLevel()
-    core.train_from_iterator(
-        [r["prompt"] + "\n" + r["response"] for r in synthetic_records(100, seed=1)],
-        trainer=trainers.BpeTrainer(
-            vocab_size=400,
-            special_tokens=[EOS, PAD],
-            show_progress=False,
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        ),
-    )
-    bare = PreTrainedTokenizerFast(tokenizer_object=core, eos_token=EOS, pad_token=PAD)
+    bare = tokenizer_without_chat_markers()
     base = tmp_path_factory.mktemp("bare-base")
     build_tiny_model(len(bare)).save_pretrained(base)
     bare.save_pretrained(base)

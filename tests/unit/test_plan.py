@@ -245,6 +245,7 @@ def test_result_relevant_setting_changes_every_trial_id(dotted: str, value: Any)
         ("training.gradient_checkpointing", True),
         ("training.packing", True),
         ("training.packing", False),
+        ("training.group_by_length", False),
         ("training.checkpoint_every", "100 steps"),
         ("training.checkpoint_every", None),
         ("training.attn_implementation", "flash_attention_2"),

@@ -112,6 +112,10 @@ class TrainingConfig:
     # slot is padding, and the loss is the padded one's (models/packing.py). null: only where
     # the attention kernel keeps that cheap (flash-attention); true: always; false: pad.
     packing: bool | None = None
+    # Padded micro-batches of similar lengths: each optimizer step's examples (the same as in
+    # the random order) sorted by length before they are cut into micro-batches, so less of
+    # each is padding (models/packing.py). false: the Trainer's random order as it is.
+    group_by_length: bool = True
     # The attention kernel training runs (transformers' attn_implementation): null is its
     # default (sdpa); "flash_attention_2" needs the flash-attn package and a GPU.
     attn_implementation: str | None = None
@@ -141,7 +145,10 @@ class GenerationConfig:
     top_p: float = 0.9
     repetition_penalty: float = 1.2
     max_new_tokens: int = 2048
-    batch_size: int = 8  # prompts per generate() call
+    batch_size: int = 8  # hf: prompts per generate() call (vllm schedules its own batches)
+    # hf: transformers' generate() in the trial's process | vllm: the vLLM engine (a GPU and
+    # pip install -e ".[vllm]"); part of the trial's key, since samples differ between the two.
+    backend: str = "hf"
 
 
 @dataclass

@@ -224,6 +224,38 @@ def _lora_problems(lora: LoraSettings) -> list[str]:
     return problems
 
 
+GENERATION_BACKENDS = ["hf", "vllm"]
+
+
+def _installed(package: str) -> bool:
+    """Looked up, not imported: importing vLLM takes seconds and initialises CUDA."""
+    import importlib.util
+    import sys
+
+    if package in sys.modules:  # already imported (None: marked absent)
+        return sys.modules[package] is not None
+    return importlib.util.find_spec(package) is not None
+
+
+def _vllm_problems(config: Config) -> list[str]:
+    """vLLM must be installed here and get a whole GPU: found now, not after training."""
+    problems = []
+    if not _installed("vllm"):
+        problems.append(
+            "generation.backend: 'vllm' needs the vllm package, not installed in this "
+            'environment: pip install -e ".[vllm]" here and on every machine that runs '
+            "trials, or set generation.backend=hf"
+        )
+    # vLLM reserves most of a GPU's memory for its cache: trials sharing a GPU would not fit.
+    if config.resources.gpus_per_trial < 1:
+        problems.append(
+            "generation.backend: 'vllm' runs on a whole GPU per trial; set "
+            f"resources.gpus_per_trial >= 1 (got {config.resources.gpus_per_trial}), or "
+            "generation.backend=hf"
+        )
+    return problems
+
+
 def generation_problems(config: Config) -> list[str]:
     g = config.generation
     problems: list[str] = []
@@ -232,6 +264,9 @@ def generation_problems(config: Config) -> list[str]:
     problems += _at_least("generation.temperature", g.temperature, 0)
     problems += _within("generation.top_p", g.top_p, "(0, 1]")
     problems += _positive("generation.repetition_penalty", g.repetition_penalty)
+    problems += _choice("generation.backend", g.backend, GENERATION_BACKENDS)
+    if g.backend == "vllm":
+        problems += _vllm_problems(config)
     return problems
 
 

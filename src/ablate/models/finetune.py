@@ -17,7 +17,7 @@ from typing import Any
 
 from ablate.config.schema import TrainingConfig, checkpoint_interval
 from ablate.models.load import load_causal_lm, load_tokenizer
-from ablate.models.packing import TrainingBatches, use_packing
+from ablate.models.packing import LengthGroupedSteps, TrainingBatches, use_packing
 from ablate.models.tokens import IGNORE, Example, add_chat_tokens, tokenize_record
 
 
@@ -39,6 +39,18 @@ def optimizer_steps(n_examples: int, cfg: TrainingConfig) -> int:
     return cfg.epochs * math.ceil(micro_batches / accumulation)
 
 
+def new_token_rows(model: Any, new_token_ids: list[int]) -> dict[str, list[int]] | None:
+    """The added tokens' rows LoRA trains and saves (peft's trainable_token_indices), in the
+    input embedding and in the output layer: the markers start untrained on both sides, and the
+    output row of the end-of-turn marker is what stops generation. A tied output layer is the
+    embedding itself: peft ties its rows to the embedding's and saves them once."""
+    if not new_token_ids:
+        return None
+    names = {id(module): name for name, module in model.named_modules()}
+    layers = [model.get_input_embeddings(), model.get_output_embeddings()]
+    return {names[id(layer)]: new_token_ids for layer in layers if layer is not None}
+
+
 def wrap_lora(model: Any, cfg: TrainingConfig, new_token_ids: list[int]) -> Any:
     from peft import LoraConfig, get_peft_model
 
@@ -51,10 +63,21 @@ def wrap_lora(model: Any, cfg: TrainingConfig, new_token_ids: list[int]) -> Any:
         lora_dropout=cfg.lora.dropout,
         target_modules=targets,
         task_type="CAUSAL_LM",
-        # New marker tokens start untrained; train just their embedding rows.
-        trainable_token_indices=new_token_ids or None,
+        trainable_token_indices=new_token_rows(model, new_token_ids),
     )
     return get_peft_model(model, lora)
+
+
+def save_model(model: Any, folder: Path, method: str) -> None:
+    """The weights as safetensors: a full model, or LoRA's adapter with only what training
+    changed. peft's default saves the whole input and output layers whenever the vocabulary
+    grew (~0.5 GB per trial at 7B, more than the tiny base model itself), though only the added
+    tokens' rows changed and the adapter already holds them (trainable_token_indices keeps
+    their values, not differences: loading writes them over whatever rows resizing drew)."""
+    if method == "lora":
+        model.save_pretrained(folder, safe_serialization=True, save_embedding_layers=False)
+    else:
+        model.save_pretrained(folder, safe_serialization=True)
 
 
 def _optimizer(model: Any, cfg: TrainingConfig, total_steps: int) -> tuple[Any, Any]:
@@ -273,6 +296,21 @@ def tokenized_examples(
     return examples
 
 
+def _trainer_class(order: LengthGroupedSteps | None) -> Any:
+    """transformers' Trainer, drawing its examples in `order` when one is given (it draws
+    them at random otherwise)."""
+    from transformers import Trainer
+
+    if order is None:
+        return Trainer
+
+    class LengthGroupedTrainer(Trainer):
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            return order
+
+    return LengthGroupedTrainer
+
+
 def build_trainer(
     model: Any,
     tokenizer: Any,
@@ -286,11 +324,17 @@ def build_trainer(
 ) -> Any:
     """A Trainer with LIMA's optimizer and schedule over `examples`, in `precision`, saving a
     checkpoint into `scratch` every `save_steps`; its data_collator is a TrainingBatches
-    (packed as training.packing says, where the model keeps packed examples apart)."""
-    from transformers import PrinterCallback, Trainer
+    (packed as training.packing says, where the model keeps packed examples apart), and padded
+    micro-batches are grouped by length as training.group_by_length says."""
+    from transformers import PrinterCallback
 
     packed = use_packing(cfg.packing, model, device)
-    trainer = Trainer(
+    # Not when packed: no slot is padding there, and a row of the step's longest examples
+    # would only raise the peak memory.
+    grouped = cfg.group_by_length and not packed
+    lengths = [len(e.input_ids) for e in examples]
+    order = LengthGroupedSteps(lengths, cfg.batch_size, seed) if grouped else None
+    trainer = _trainer_class(order)(
         model=model,
         args=_training_args(cfg, seed, scratch, device, precision.autocast_dtype, save_steps),
         train_dataset=examples,
@@ -346,7 +390,7 @@ def fine_tune(
         from ablate.models.load import torch_dtype
 
         model = model.to(torch_dtype(precision.save_dtype))
-    model.save_pretrained(output_dir / "model", safe_serialization=True)
+    save_model(model, output_dir / "model", cfg.method)
     tokenizer.save_pretrained(output_dir / "model")
     tokens = sum(len(e.input_ids) for e in examples)
     return {
@@ -362,6 +406,7 @@ def fine_tune(
         "train_resumed_from_step": resume[1] if resume else None,
         "train_attempt": attempt,
         "train_packed": trainer.data_collator.packed,
+        "train_length_grouped": cfg.group_by_length and not trainer.data_collator.packed,
         "train_real_token_fraction": trainer.data_collator.real_token_fraction,
         "train_examples": len(examples),
         "train_examples_dropped": len(records) - len(examples),

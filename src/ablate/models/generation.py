@@ -1,7 +1,10 @@
-"""Sample K responses per evaluation prompt from a fine-tuned model, and its held-out loss."""
+"""Sample K responses per evaluation prompt from a fine-tuned model (transformers), and its
+held-out loss. The vLLM backend (`vllm_generation.py`) tokenizes, stops and decodes with the
+helpers here, so both backends write the same Sample records."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,67 +54,155 @@ def _batches(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+Response = tuple[str, int, bool]  # text, its token count, ended with a stop token
+
+
+@dataclass
+class DecodeMeter:
+    """What sampling cost, summed over a stage's batches: `stats` is its part of stats.json."""
+
+    new_tokens: int = 0  # each response's tokens and its stop token
+    seconds: float = 0.0  # inside generate() only: loading and decoding text are not counted
+    decode_slots: int = 0  # hf: rows x steps of the padded batches' generated part
+    prompt_tokens: int = 0  # hf: real prompt tokens, and the slots of their left-padded batches
+    prompt_slots: int = 0
+
+    def add(self, responses: list[Response]) -> None:
+        self.new_tokens += sum(n + stopped for _, n, stopped in responses)
+
+    def stats(self) -> dict[str, float | int | None]:
+        """None where a figure does not apply: vLLM schedules no finished or padded row."""
+        return {
+            "generation_seconds": round(self.seconds, 3),
+            "generation_new_tokens": self.new_tokens,
+            "generation_tokens_per_s": round(self.new_tokens / self.seconds, 1)
+            if self.seconds
+            else None,
+            # A row that ended early waits, padded, for its batch's longest row.
+            "generation_useful_slot_fraction": _ratio(self.new_tokens, self.decode_slots),
+            "generation_prompt_real_fraction": _ratio(self.prompt_tokens, self.prompt_slots),
+        }
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def encode_prompts(tokenizer: Any, prompts: list[str]) -> list[list[int]]:
+    """Each prompt's chat-formatted token ids, unpadded (BOS first where the tokenizer has one)."""
+    encoded = tokenizer(
+        [prompt_text(p) for p in prompts], add_special_tokens=tokenizer.bos_token_id is not None
+    )
+    return [list(ids) for ids in encoded["input_ids"]]
+
+
+def stop_token_ids(tokenizer: Any) -> list[int]:
+    """The end-of-turn marker ends a response; eos too, for a base model that ends with it."""
+    ids = [tokenizer.convert_tokens_to_ids(END_OF_TURN), tokenizer.eos_token_id]
+    return [i for i in ids if i is not None]
+
+
+def decode_response(tokenizer: Any, new_ids: list[int], stop_ids: list[int]) -> Response:
+    """A response's text, cut at its first stop token; what follows it (padding) is dropped."""
+    ended = next((i for i, t in enumerate(new_ids) if t in stop_ids), None)
+    kept = new_ids if ended is None else new_ids[:ended]
+    return tokenizer.decode(kept, skip_special_tokens=True).strip(), len(kept), ended is not None
+
+
+def sample_records(prompts: list[dict[str, str]], responses: list[list[Response]]) -> list[Sample]:
+    """One row per (prompt, sample), in the prompts' order: responses[i] answers prompts[i]."""
+    return [
+        {
+            "prompt_id": record["id"],
+            "prompt": record["prompt"],
+            "sample": k,
+            "response": text,
+            "n_tokens": n_tokens,
+            "stopped": stopped,
+        }
+        for record, answers in zip(prompts, responses, strict=True)
+        for k, (text, n_tokens, stopped) in enumerate(answers)
+    ]
+
+
+def length_order(prompt_ids: list[list[int]]) -> list[int]:
+    """Prompt indices, longest first (ties in prompt order). Neighbours differ little in
+    length, so a batch of them is little left padding; the longest batch runs first, so a
+    batch too big for memory fails at once rather than at the end."""
+    return sorted(range(len(prompt_ids)), key=lambda i: (-len(prompt_ids[i]), i))
+
+
+def _left_padded(prompt_ids: list[list[int]], pad_id: int) -> tuple[Any, Any]:
+    """input_ids and attention_mask, padded on the left: generation continues at the right."""
+    import torch
+
+    width = max(len(ids) for ids in prompt_ids)
+    gaps = [width - len(ids) for ids in prompt_ids]
+    input_ids = [[pad_id] * gap + ids for gap, ids in zip(gaps, prompt_ids, strict=True)]
+    mask = [[0] * gap + [1] * len(ids) for gap, ids in zip(gaps, prompt_ids, strict=True)]
+    return torch.tensor(input_ids), torch.tensor(mask)
+
+
 def _sample_batch(
-    lm: LoadedModel, prompts: list[str], cfg: GenerationConfig, seed: int
-) -> list[list[tuple[str, int, bool]]]:
+    lm: LoadedModel,
+    prompt_ids: list[list[int]],
+    cfg: GenerationConfig,
+    seed: int,
+    meter: DecodeMeter,
+) -> list[list[Response]]:
     import torch
 
     tokenizer = lm.tokenizer
-
-    tokenizer.padding_side = "left"  # generation continues from the right end
-    encoded = tokenizer(
-        [prompt_text(p) for p in prompts],
-        return_tensors="pt",
-        padding=True,
-        add_special_tokens=tokenizer.bos_token_id is not None,
-    ).to(lm.device)
-    stop_ids = [tokenizer.convert_tokens_to_ids(END_OF_TURN), tokenizer.eos_token_id]
+    input_ids, mask = _left_padded(prompt_ids, tokenizer.pad_token_id)
+    stop_ids = stop_token_ids(tokenizer)
     torch.manual_seed(seed)
+    started = time.perf_counter()
     with torch.no_grad():
         output = lm.model.generate(
-            **encoded,
+            input_ids=input_ids.to(lm.device),
+            attention_mask=mask.to(lm.device),
             do_sample=cfg.temperature > 0,
             temperature=cfg.temperature if cfg.temperature > 0 else None,
             top_p=cfg.top_p,
+            # LIMA samples from the nucleus only: no top-k cut (transformers' default is 50, a
+            # model's generation_config may set another), as vLLM samples by default.
+            top_k=0,
             repetition_penalty=cfg.repetition_penalty,
             max_new_tokens=cfg.max_new_tokens,
             num_return_sequences=cfg.samples_per_prompt,
             eos_token_id=stop_ids,
             pad_token_id=tokenizer.pad_token_id,
         )
-    new_tokens = output[:, encoded["input_ids"].shape[1] :]
-    rows = []
-    for seq in new_tokens.tolist():
-        ended = next((i for i, t in enumerate(seq) if t in stop_ids), None)
-        kept = seq if ended is None else seq[:ended]
-        rows.append(
-            (tokenizer.decode(kept, skip_special_tokens=True).strip(), len(kept), ended is not None)
-        )
+    meter.seconds += time.perf_counter() - started
+    new_tokens = output[:, input_ids.shape[1] :]
+    rows = [decode_response(tokenizer, seq, stop_ids) for seq in new_tokens.tolist()]
+    meter.add(rows)
+    meter.decode_slots += new_tokens.numel()
+    meter.prompt_tokens += int(mask.sum())
+    meter.prompt_slots += mask.numel()
     k = cfg.samples_per_prompt
-    return [rows[i * k : (i + 1) * k] for i in range(len(prompts))]
+    return [rows[i * k : (i + 1) * k] for i in range(len(prompt_ids))]
 
 
 def generate_samples(
-    lm: LoadedModel, prompts: list[dict[str, str]], cfg: GenerationConfig, seed: int
+    lm: LoadedModel,
+    prompts: list[dict[str, str]],
+    cfg: GenerationConfig,
+    seed: int,
+    meter: DecodeMeter | None = None,
 ) -> list[Sample]:
-    """One row per (prompt, sample); a batch's seed depends on its index only (reproducible)."""
-    samples: list[Sample] = []
-    for index, batch in enumerate(_batches(prompts, cfg.batch_size)):
-        texts = [r["prompt"] for r in batch]
-        outputs = _sample_batch(lm, texts, cfg, seed * 100_003 + index)
-        for record, responses in zip(batch, outputs, strict=True):
-            for k, (text, n_tokens, stopped) in enumerate(responses):
-                samples.append(
-                    {
-                        "prompt_id": record["id"],
-                        "prompt": record["prompt"],
-                        "sample": k,
-                        "response": text,
-                        "n_tokens": n_tokens,
-                        "stopped": stopped,
-                    }
-                )
-    return samples
+    """One row per (prompt, sample), in the prompts' order. Batches of `cfg.batch_size`
+    prompts of similar length (`length_order`), each prompt x samples_per_prompt rows; a
+    batch's seed depends on its index in that order only, so a seed gives the same samples."""
+    meter = meter if meter is not None else DecodeMeter()
+    prompt_ids = encode_prompts(lm.tokenizer, [r["prompt"] for r in prompts])
+    responses: list[list[Response]] = [[] for _ in prompts]
+    for index, batch in enumerate(_batches(length_order(prompt_ids), cfg.batch_size)):
+        batch_ids = [prompt_ids[i] for i in batch]
+        answers = _sample_batch(lm, batch_ids, cfg, seed * 100_003 + index, meter)
+        for i, answer in zip(batch, answers, strict=True):
+            responses[i] = answer
+    return sample_records(prompts, responses)
 
 
 def heldout_losses(

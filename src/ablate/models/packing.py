@@ -8,10 +8,18 @@ tolerance (tests/integration/test_fine_tune.py).
 
 A model whose attention ignores the restarts would silently mix examples, so packing is used
 only after `respects_boundaries` shows on the model itself that a packed example's logits are
-its own."""
+its own.
+
+Padded batches waste less when each micro-batch holds examples of similar lengths
+(`LengthGroupedSteps`): the Trainer's random order, with the examples of each optimizer step
+sorted by length. Each step holds the examples it would hold anyway, so the step's gradient
+is the same sum over the same tokens, only split differently into micro-batches, as a change
+of training.micro_batch_size would: Trainer divides by the whole step's token count
+(num_items_in_batch) for models that take it, as transformers' Llama, Qwen and Mistral do."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ablate.models.tokens import IGNORE, Example, collate
@@ -90,3 +98,42 @@ def respects_boundaries(model: Any, device: str) -> bool:
     tail = packed[0, len(first) :].float()
     scale = float(alone.float().abs().max()) or 1.0
     return bool(torch.allclose(tail, alone[0].float(), atol=2e-2 * scale, rtol=0))
+
+
+def step_sorted_order(order: list[int], lengths: Sequence[int], step: int) -> list[int]:
+    """`order` with each optimizer step's examples (`step` consecutive ones) sorted longest
+    first; the stable sort keeps equal lengths in `order`'s random order."""
+    return [
+        index
+        for start in range(0, len(order), step)
+        for index in sorted(order[start : start + step], key=lambda i: -lengths[i])
+    ]
+
+
+class LengthGroupedSteps:
+    """The Trainer's sampler for padded training: its random order, each optimizer step's
+    examples sorted by length (step_sorted_order), so a micro-batch pads little.
+
+    The random order is the one the Trainer draws without it (accelerate's
+    SeedableRandomSampler: a permutation from a generator seeded with data_seed + epoch), so
+    the steps hold the same examples; drawn from the seed and the epoch alone, not from the
+    global RNG, the order is the same after a resume from a checkpoint inside an epoch."""
+
+    def __init__(self, lengths: Sequence[int], step: int, seed: int) -> None:
+        self.lengths = list(lengths)
+        self.step = step
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:  # the Trainer calls it before each epoch
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        import torch
+
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator).tolist()
+        return iter(step_sorted_order(order, self.lengths, self.step))

@@ -66,5 +66,3 @@ def add_chat_tokens(tokenizer: Any, model: Any) -> list[int]:
         model.resize_token_embeddings(len(tokenizer))
     tokenizer.chat_template = CHAT_TEMPLATE
     return [tokenizer.convert_tokens_to_ids(t) for t in missing]
-
-

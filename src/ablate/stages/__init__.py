@@ -37,8 +37,11 @@ STAGE_TABLE = {
     s.name: s
     for s in (
         Stage("select", 1, False, "ablate.stages.select:run_select"),
-        Stage("train", 1, False, "ablate.stages.train:run_train"),
-        Stage("generate", 1, False, "ablate.stages.generate:run_generate"),
+        # 2: micro-batches grouped by length (training.group_by_length, on by default); LoRA
+        # trains the added markers' rows of an untied output layer too, and saves only them.
+        Stage("train", 2, False, "ablate.stages.train:run_train"),
+        # 2: prompts batched by length (other batches draw other samples), no top-k cut.
+        Stage("generate", 2, False, "ablate.stages.generate:run_generate"),
         Stage("judge", 1, True, "ablate.stages.judge:run_judge"),
         # 2: prompt-resampled intervals for outcome shares, the unscored rate and the held-out
         # loss, the mean of prompt means and the unscored flag.

@@ -431,6 +431,7 @@ def test_the_quickstart_sweep_in_the_repo_validates() -> None:
         ("sweep.arms.a=7", "sweep.arms.a", "expected a mapping"),
         ("training.lora.target_modules=x", "training.lora.target_modules", "expected a list"),
         ("training.epochs=[1, 2]", "training.epochs", "expected a single value"),
+        ("training.group_by_length=maybe", "training.group_by_length", "not a valid bool"),
     ],
 )
 def test_a_wrong_shape_is_one_problem_at_its_path(

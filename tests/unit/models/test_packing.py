@@ -1,5 +1,6 @@
 """Padding-free batches on the tiny model (forward passes only): the packed loss is the padded
-loss, the examples stay apart, and the real-token fraction is counted."""
+loss, the examples stay apart, and the real-token fraction is counted; length-grouped steps
+pad less than the random order and hold the same examples."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from ablate.models.packing import TrainingBatches, respects_boundaries
+from ablate.models.packing import (
+    LengthGroupedSteps,
+    TrainingBatches,
+    respects_boundaries,
+    step_sorted_order,
+)
 from ablate.models.tokens import IGNORE, Example
 
 
@@ -126,3 +132,71 @@ def test_by_default_only_flash_attention_packs(tiny: tuple[Any, Any]) -> None:
     flash = SimpleNamespace(config=SimpleNamespace(_attn_implementation="flash_attention_2"))
     assert packing_pays(flash)
     assert not use_packing(True, _RunningMean(), "cpu")
+
+
+# --- length-grouped steps ---------------------------------------------------------------------
+
+# A fixed, LIMA-like spread of lengths (a long tail), 10 optimizer steps of 32 and a last of 20.
+LENGTHS = [int(40 * 1.6 ** ((7 * i) % 11)) % 2048 + 20 for i in range(340)]
+STEP, MICRO = 32, 4
+
+
+def _real_token_fraction(order: list[int], micro: int) -> float:
+    batches = [[LENGTHS[i] for i in order[k : k + micro]] for k in range(0, len(order), micro)]
+    return sum(map(sum, batches)) / sum(max(b) * len(b) for b in batches)
+
+
+def _steps(order: list[int]) -> list[set[int]]:
+    return [set(order[k : k + STEP]) for k in range(0, len(order), STEP)]
+
+
+def test_step_sorted_order_sorts_within_each_step_only() -> None:
+    order = [5, 0, 3, 1, 4, 2, 6]
+    lengths = [30, 10, 20, 30, 50, 40, 5]
+    assert step_sorted_order(order, lengths, 3) == [5, 0, 3, 4, 2, 1, 6]  # ties keep order's
+
+
+def test_length_grouped_steps_pad_less_than_the_random_order() -> None:
+    import torch
+
+    sampler = LengthGroupedSteps(LENGTHS, STEP, seed=3)
+    random_order = torch.randperm(len(LENGTHS), generator=torch.Generator().manual_seed(3))
+    grouped = _real_token_fraction(list(sampler), MICRO)
+    assert grouped > _real_token_fraction(random_order.tolist(), MICRO) + 0.05
+
+
+@pytest.mark.parametrize("epoch", [0, 1, 4])
+def test_length_grouped_steps_draw_each_example_once_per_epoch(epoch: int) -> None:
+    sampler = LengthGroupedSteps(LENGTHS, STEP, seed=3)
+    sampler.set_epoch(epoch)
+    order = list(sampler)
+    assert len(sampler) == len(order) == len(LENGTHS)
+    assert sorted(order) == list(range(len(LENGTHS)))
+    for k in range(0, len(order), STEP):
+        step = [LENGTHS[i] for i in order[k : k + STEP]]
+        assert step == sorted(step, reverse=True)
+
+
+def test_length_grouped_steps_are_fixed_by_the_seed_and_the_epoch() -> None:
+    def drawn(seed: int, epoch: int) -> list[int]:
+        sampler = LengthGroupedSteps(LENGTHS, STEP, seed)
+        sampler.set_epoch(epoch)
+        return list(sampler)
+
+    assert drawn(3, 1) == drawn(3, 1)
+    assert list(LengthGroupedSteps(LENGTHS, STEP, 3)) == drawn(3, 0)
+    # accelerate seeds epoch e with data_seed + e (seed 4's epoch 0 is seed 3's epoch 1).
+    assert len({tuple(drawn(3, 0)), tuple(drawn(3, 1)), tuple(drawn(5, 0))}) == 3
+
+
+@pytest.mark.parametrize("epoch", [0, 2])
+def test_length_grouped_steps_hold_the_trainers_random_steps(epoch: int) -> None:
+    """The Trainer draws its random order through accelerate's SeedableRandomSampler (seeded
+    with data_seed): each length-grouped step holds the examples of that order's step."""
+    from accelerate.data_loader import SeedableRandomSampler
+
+    trainers = SeedableRandomSampler(range(len(LENGTHS)), data_seed=3)
+    trainers.set_epoch(epoch)
+    grouped = LengthGroupedSteps(LENGTHS, STEP, seed=3)
+    grouped.set_epoch(epoch)
+    assert _steps(list(grouped)) == _steps(list(trainers))
