@@ -1,14 +1,28 @@
 """Throughput of the HTTP judge client against a loopback server with a fixed latency per call.
 
-    python benchmarks/bench_judge_throughput.py [--latency 0.2] [--rounds 20]
+    python benchmarks/bench_judge_throughput.py [--latency 0.2] [--rounds 47]
                                                 [--levels 1 4 16 32 64] [--check-level 32]
+                                                [--min-fraction 0.95] [--repeats 3]
 
 At each concurrency level c, one ChatClient (max_concurrency = c) sends c x rounds calls to a
 fresh tests/support/chat_server.py server that sleeps `latency` per call. No call can finish
 faster than the latency, so the bound is c / latency calls/s; the client's own overhead is
 what keeps it below. The server runs in its own process, as a real judge server does: in this
 one its threads would take the GIL from the client and the figures would measure both.
-Exits 1 when the check level reaches less than --min-fraction of its bound.
+The check level runs --repeats times; exits 1 when the best run reaches less than
+--min-fraction of its bound.
+
+Where the time below the bound goes (concurrency 32, 2-core machine): the server and the OS
+take about 2.5% (an aiohttp client reaches 0.976 against the same server); the rest is the
+client's CPU, about 1 ms a call in httpx, httpcore, anyio and h11 (aiohttp: 0.35 ms). It costs
+more than its share because httpcore passes about ten event-loop checkpoints a call (anyio
+lock acquisitions): replies that arrive together share the loop round-robin and finish
+together, each waiting for all of them. The client's pools of 16 connections also scanned all
+of a pool's connections (two system calls for each idle one) twice a call; one transport per
+connection, called without httpx.AsyncClient's per-request layers (cookies, auth, redirects),
+cut the client's CPU a call by about a quarter (1.35 to 1.0 ms) and took concurrency 32 from
+about 0.945 to 0.96 on a quiet machine.
+The first round also pays for opening the connections and for the set-up of every queued call.
 """
 
 from __future__ import annotations
@@ -79,10 +93,16 @@ def measure(concurrency: int, rounds: int, latency_s: float) -> dict[str, float]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.2, help="server seconds per call")
-    parser.add_argument("--rounds", type=int, default=20, help="calls per level = c x rounds")
+    # 47 rounds at concurrency 32 are 1,504 calls: one LIMA trial's judging (300 prompts x 5
+    # samples). Fewer rounds weigh the start (32 connections opened, every call set up) more
+    # than a judge run ever does: 20 rounds read 0.947, 47 rounds 0.963 on the same machine.
+    parser.add_argument("--rounds", type=int, default=47, help="calls per level = c x rounds")
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 16, 32, 64])
     parser.add_argument("--check-level", type=int, default=32)
-    parser.add_argument("--min-fraction", type=float, default=0.9)
+    parser.add_argument("--min-fraction", type=float, default=0.95)
+    # Other work on the machine only ever slows a run (a 2-core machine shared with test runs
+    # moved single runs by +-0.01), so the best of a few runs measures the client.
+    parser.add_argument("--repeats", type=int, default=3, help="runs of the check level")
     args = parser.parse_args()
 
     print(f"latency {args.latency}s per call, {args.rounds} rounds per level")
@@ -90,17 +110,19 @@ def main() -> int:
           f"{'fraction':>8} {'server max in-flight':>21}")
     checked = None
     for level in args.levels:
-        row = measure(level, args.rounds, args.latency)
-        print(f"{level:>11} {row['calls']:>6.0f} {row['seconds']:>8.2f} {row['rate']:>8.1f} "
-              f"{row['bound']:>7.1f} {row['fraction']:>8.3f} {row['in_flight']:>21.0f}")
-        if level == args.check_level:
-            checked = row["fraction"]
+        runs = max(1, args.repeats) if level == args.check_level else 1
+        for _ in range(runs):
+            row = measure(level, args.rounds, args.latency)
+            print(f"{level:>11} {row['calls']:>6.0f} {row['seconds']:>8.2f} {row['rate']:>8.1f} "
+                  f"{row['bound']:>7.1f} {row['fraction']:>8.3f} {row['in_flight']:>21.0f}")
+            if level == args.check_level:
+                checked = max(checked or 0.0, row["fraction"])
     if checked is None:
         print(f"FAIL: --check-level {args.check_level} is not among --levels")
         return 1
     verdict = "PASS" if checked >= args.min_fraction else "FAIL"
-    print(f"{verdict}: concurrency {args.check_level} reached {checked:.3f} of its bound "
-          f"(required >= {args.min_fraction})")
+    print(f"{verdict}: concurrency {args.check_level} reached {checked:.3f} of its bound, the "
+          f"best of {max(1, args.repeats)} runs (required >= {args.min_fraction})")
     return 0 if verdict == "PASS" else 1
 
 

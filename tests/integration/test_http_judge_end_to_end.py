@@ -166,7 +166,14 @@ def test_http_judge_scores_everything_caches_and_never_leaks_the_key(tmp_path: P
         )
         assert pairwise.returncode == 0, pairwise.stderr
         pair_texts = [r.messages[-1]["content"] for r in server.requests[calls_before:]]
-        assert len(pair_texts) == 2 * PROMPTS * SAMPLES, "both orders for the synthetic arm"
+        # Both orders of every (sample, reference) pair of the synthetic arm, each paid once:
+        # two pairs that read the same (a sample equal to its reference) cost one call.
+        assert len(set(pair_texts)) == len(pair_texts), "no pairwise request is paid twice"
+        paired = metrics(sweep_dir, "pairwise-test-judge-1-*")
+        # (the reference arm's trials are not judged against themselves: no call counts)
+        asked = sum(m.get("judge_calls", 0) + m.get("judge_cache_hits", 0) for m in paired)
+        assert asked == 2 * PROMPTS * SAMPLES, "both orders for the synthetic arm"
+        assert sum(m.get("judge_calls", 0) for m in paired) == len(pair_texts)
         assert not server.expired.is_set()
         (summary,) = sweep_dir.glob("summary-pairwise-test-judge-1-*.csv")
         rows = list(csv.DictReader(summary.open()))

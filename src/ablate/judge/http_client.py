@@ -1,8 +1,8 @@
 """An async client for any OpenAI-compatible chat completions endpoint (OpenAI, vLLM, llama.cpp).
 
-One `ChatClient` per endpoint and per event loop: it owns httpx.AsyncClient pools of at most
-16 connections each (see _POOL_SIZE), as many connections in all as the concurrency limit, so
-no admitted call ever waits for a socket.
+One `ChatClient` per endpoint and per event loop: it owns one httpx transport per connection
+(see _transports), as many as the concurrency limit, so no admitted call ever waits for a
+socket.
 
 Retry policy (exponential backoff with full jitter, tenacity):
 - retried: connection errors, timeouts (the whole call has a `timeout_s` deadline, so a hung
@@ -65,10 +65,6 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})  # plus every 5xx
 _MIN_SCRUB_LEN = 8  # scrubbing a 1-character "key" would mangle every reply
-# httpcore 1.0.x does O(connections^2) bookkeeping per request in its pool (encode/httpcore
-# #1035, encode/httpx#3215): at 64 connections in one pool the client burns its CPU there and
-# reaches a fifth of the throughput the server allows. Pools of 16 keep that cost flat.
-_POOL_SIZE = 16
 # Connection set-up retries (httpcore waits 0, 0.5, 1 s): outside the call's retry budget.
 _CONNECT_RETRIES = 3
 # Statuses after which the request may still have been processed (and billed) upstream.
@@ -97,6 +93,11 @@ def _settings_problems(s: EndpointSettings) -> list[str]:
     problems = []
     if not s.base_url.startswith(("http://", "https://")):
         problems.append("base_url must start with http:// or https:// (e.g. http://host:8000/v1)")
+    else:
+        try:
+            httpx.URL(s.base_url)  # the client parses it once, at start: fail here instead
+        except httpx.InvalidURL as exc:
+            problems.append(f"base_url is not a valid URL: {exc}")
     if s.max_concurrency < 1:
         problems.append(f"max_concurrency must be >= 1, got {s.max_concurrency}")
     if s.requests_per_minute is not None and s.requests_per_minute <= 0:
@@ -181,9 +182,33 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _pool_sizes(connections: int) -> list[int]:
-    """Split `connections` into pools of at most _POOL_SIZE: 40 -> [16, 16, 8]."""
-    return [min(_POOL_SIZE, connections - start) for start in range(0, connections, _POOL_SIZE)]
+def _transports(n: int) -> list[httpx.AsyncHTTPTransport]:
+    """n transports (httpx's connection pools) of one connection each, sharing an SSL context.
+
+    Why not one pool of n: httpcore 1.0 walks all of a pool's connections twice per request
+    (to assign it, and again when its reply is closed), testing each idle one for a closed
+    socket with two system calls (encode/httpcore#1035): at 64 connections in one pool the
+    client reached a fifth of the throughput the server allows, and pools of 16 still cost a
+    sixth of its CPU per call at concurrency 32. A pool of one connection tests only its own,
+    which still catches a keep-alive connection the server closed."""
+    ssl_context = httpx.create_ssl_context()  # about 20 ms each: one for all of them
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    return [
+        httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits, retries=_CONNECT_RETRIES)
+        for _ in range(n)
+    ]
+
+
+def _headers(key: str | None) -> dict[str, str]:
+    """What httpx.AsyncClient would send by default, and the key if there is one."""
+    headers = {
+        "Accept": "*/*",
+        "Accept-Encoding": "gzip, deflate",  # the encodings httpx decodes without extras
+        "User-Agent": f"python-httpx/{httpx.__version__}",
+    }
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
 
 
 def _skip_absent_sniffio() -> None:
@@ -233,22 +258,14 @@ class ChatClient:
         self.settings = settings
         self._key = _read_key(settings)
         self._url = settings.base_url.rstrip("/") + "/chat/completions"
-        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        self._request_url = httpx.URL(self._url)  # parsed once, not per call
+        self._headers = _headers(self._key)
+        self._extensions = {"timeout": httpx.Timeout(settings.timeout_s).as_dict()}
         n = settings.max_concurrency
-        # Pools of at most _POOL_SIZE connections, together as many as the semaphore admits,
-        # so an admitted call never queues for a connection (see _POOL_SIZE for why several).
-        self._pools = [
-            httpx.AsyncClient(
-                headers=headers,
-                timeout=httpx.Timeout(settings.timeout_s),
-                transport=httpx.AsyncHTTPTransport(
-                    limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-                    retries=_CONNECT_RETRIES,
-                ),
-            )
-            for size in _pool_sizes(n)
-        ]
-        self._pool_free = _pool_sizes(n)  # idle connections left per pool
+        # One transport per connection, as many as the slots admit calls: an admitted call
+        # always finds one idle (see _transports for why not one pool of n).
+        self._transports = _transports(n)
+        self._idle = list(self._transports)
         self._slots = asyncio.Semaphore(n)
         rpm = settings.requests_per_minute
         self._limiter = AsyncLimiter(1, 60.0 / rpm) if rpm else None
@@ -264,8 +281,8 @@ class ChatClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
+        for transport in self._transports:
+            await transport.aclose()
 
     async def complete(
         self,
@@ -357,25 +374,33 @@ class ChatClient:
                 await self._limiter.acquire()
             if before_send is not None:
                 before_send()  # synchronous: nothing else runs before the request leaves
-            # The pool with most free connections has one: the semaphore admits no more calls
-            # than all pools hold together (pools differ in size, so not the least loaded).
-            index = max(range(len(self._pools)), key=self._pool_free.__getitem__)
-            self._pool_free[index] -= 1
-            try:
-                # A total deadline: httpx's own timeouts are per phase / per read chunk.
-                async with asyncio.timeout(self.settings.timeout_s):
-                    response = await self._pools[index].post(self._url, json=payload)
-            except (TimeoutError, httpx.TimeoutException) as exc:
-                reason = f"timed out after {self.settings.timeout_s}s ({type(exc).__name__})"
-                raise _RetryableError(reason, None, unseen=_maybe_sent(exc)) from exc
-            except httpx.UnsupportedProtocol as exc:
-                raise JudgeCallError(f"{self._url}: {exc}", retries, None) from None
-            except httpx.TransportError as exc:
-                reason = f"connection error: {type(exc).__name__}: {exc}"
-                raise _RetryableError(reason, None, unseen=_maybe_sent(exc)) from exc
-            finally:
-                self._pool_free[index] += 1
+            response = await self._post(payload, retries)
         return self._check(response, retries)
+
+    async def _post(self, payload: dict[str, Any], retries: int) -> httpx.Response:
+        """The reply, read whole, over an idle connection; a failure as the policy classes it."""
+        request = httpx.Request(
+            "POST",
+            self._request_url,
+            json=payload,
+            headers=self._headers,
+            extensions=self._extensions,
+        )
+        transport = self._idle.pop()  # never empty: the slots admit one call per transport
+        try:
+            # A total deadline: httpx's own timeouts are per phase / per read chunk.
+            async with asyncio.timeout(self.settings.timeout_s):
+                return await _send(transport, request)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            reason = f"timed out after {self.settings.timeout_s}s ({type(exc).__name__})"
+            raise _RetryableError(reason, None, unseen=_maybe_sent(exc)) from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise JudgeCallError(f"{self._url}: {exc}", retries, None) from None
+        except httpx.TransportError as exc:
+            reason = f"connection error: {type(exc).__name__}: {exc}"
+            raise _RetryableError(reason, None, unseen=_maybe_sent(exc)) from exc
+        finally:
+            self._idle.append(transport)
 
     def _scrub(self, text: str) -> str:
         if self._key and len(self._key) >= _MIN_SCRUB_LEN:
@@ -403,6 +428,16 @@ class ChatClient:
         if status == 404:
             return f"; check base_url (usually ends in /v1) and model {self.settings.model!r}"
         return ""
+
+
+async def _send(transport: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
+    """Send and read the whole reply; the connection goes back to its transport in any case."""
+    response = await transport.handle_async_request(request)
+    try:
+        await response.aread()
+    finally:
+        await response.aclose()
+    return response
 
 
 def _maybe_sent(exc: Exception) -> bool:

@@ -190,13 +190,50 @@ def test_rpm_limiter_spaces_calls() -> None:
     assert sum(observed) >= 0.3
 
 
-@pytest.mark.parametrize("limit", [3, 20])  # 20 spans two connection pools (16 + 4)
+@pytest.mark.parametrize("limit", [3, 20])
 def test_concurrency_limit_is_respected(limit: int) -> None:
     # 0.2 s per call leaves time for all `limit` connections to open while the first waits.
     with ChatServer(latency_s=0.2) as server:
         replies = ask(settings(server, max_concurrency=limit), calls=3 * limit)
     assert server.max_in_flight == limit and len(replies) == 3 * limit
     assert [r.text for r in replies] == ["echo: Rate"] * 3 * limit
+
+
+class _CountConnections(logging.Handler):
+    """Counts the connections httpcore opens (its debug log says connect_tcp.complete)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.opened = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.opened += record.getMessage().startswith("connect_tcp.complete")
+
+
+def test_connections_are_kept_alive_and_reused() -> None:
+    # Each admitted call takes an idle connection and gives it back: 4 rounds of `limit` calls
+    # open `limit` connections, not one per call, and never more than the limit.
+    handler, logger = _CountConnections(), logging.getLogger("httpcore.connection")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        with ChatServer(latency_s=0.05) as server:
+            replies = ask(settings(server, max_concurrency=5, max_retries=0), calls=20)
+            assert server.max_in_flight == 5
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert handler.opened == 5 and [r.retries for r in replies] == [0] * 20
+
+
+def test_requests_carry_httpx_default_headers() -> None:
+    with ChatServer() as server:
+        ask(settings(server))
+        headers = server.requests[0].headers
+    assert headers["user-agent"].startswith("python-httpx/")
+    assert headers["accept-encoding"] == "gzip, deflate" and headers["accept"] == "*/*"
+    assert headers["content-type"] == "application/json" and "authorization" not in headers
 
 
 def test_64_simultaneous_connections_all_succeed() -> None:
@@ -314,5 +351,7 @@ def test_missing_env_var_is_a_user_error_naming_it(monkeypatch: pytest.MonkeyPat
 def test_bad_settings_are_user_errors() -> None:
     with pytest.raises(UserError, match="base_url must start with http"):
         EndpointSettings("127.0.0.1:8000/v1", "m", api_key_env=None)
+    with pytest.raises(UserError, match="base_url is not a valid URL: Invalid port: 'abc'"):
+        EndpointSettings("http://127.0.0.1:abc/v1", "m", api_key_env=None)
     with pytest.raises(UserError, match="max_concurrency must be >= 1"):
         EndpointSettings("http://127.0.0.1:8000/v1", "m", api_key_env=None, max_concurrency=0)
