@@ -58,6 +58,7 @@ from ablate.results import (
 )
 
 if TYPE_CHECKING:
+    from ablate.runner import RayCluster
     from ablate.tracking import SweepTracker
 
 Notify = Callable[[str], None]  # one line for the user (the CLI prints it to stderr)
@@ -374,7 +375,7 @@ def _execute(work: _Work) -> SweepOutcome:
         opening = stack.enter_context(ThreadPoolExecutor(1)).submit(
             _open_tracker, config, results_dir
         )
-        cluster: dict[str, float] = {}
+        cluster: RayCluster | None = None
         with _removed_on_failure(new_files, opening):
             if pending:
                 work.notify(f"starting Ray ({work.address or 'on this machine'})")
@@ -385,12 +386,14 @@ def _execute(work: _Work) -> SweepOutcome:
             remove_stale_temporaries(sweep_dir)
             _write_plan(config, work.trials, sweep_dir)
         live = None
-        if pending and pools is not None:
+        if cluster is not None and pools is not None:
             done_before = len(work.trials) - len(pending)
             live = _LiveTracking(tracker, work) if tracker else None
             _run_pending(
-                config, pending, done_before, sweep_dir, cluster, pools, work.started, live
-            )
+                config, pending, done_before, sweep_dir, cluster.resources, pools,
+                work.started, live,
+            )  # fmt: skip
+            cluster.stop_in_background()  # Ray stops while the summary and report are written
         states = read_states(sweep_dir, work.trials)
         _notify_damage(states, work.notify, work.said)
         summary = write_summary(sweep_dir, states, work.summary_name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ from ablate.plan import Trial, resolved_config
 # keep the driver's working directory so relative paths mean the same everywhere.
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+# Nor Tune's own per-trial logs (CSV, JSON, TensorBoard, one row per report: we report every
+# training step): the ledger and MLflow hold what a user reads.
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
 import ray
 from ray import tune
@@ -234,17 +238,38 @@ def start_ray(address: str | None, attempts: int = 2) -> dict[str, float]:
     return dict(ray.cluster_resources())
 
 
+class RayCluster:
+    """A started Ray: its resources, and its stop, which may begin early, in the background."""
+
+    def __init__(self, resources: dict[str, float]) -> None:
+        self.resources = resources
+        self._stopping: threading.Thread | None = None
+
+    def stop_in_background(self) -> None:
+        """Begin stopping Ray while the caller goes on (the driver writes the report then):
+        stopping waits a second or so on Ray's processes. No Ray call may follow."""
+        if self._stopping is None:
+            self._stopping = threading.Thread(target=ray.shutdown, name="ray-shutdown")
+            self._stopping.start()
+
+    def stop(self) -> None:
+        if self._stopping is None:
+            ray.shutdown()
+        else:
+            self._stopping.join()
+
+
 @contextmanager
-def ray_cluster(address: str | None, resources: ResourcesConfig) -> Iterator[dict[str, float]]:
-    """Ray for the length of a command, checked to fit one trial; shut down on every exit."""
-    cluster = start_ray(address)
+def ray_cluster(address: str | None, resources: ResourcesConfig) -> Iterator[RayCluster]:
+    """Ray for the length of a command, checked to fit one trial; stopped on every exit."""
+    cluster = RayCluster(start_ray(address))
     try:
-        problems = resource_problems(cluster, resources)
+        problems = resource_problems(cluster.resources, resources)
         if problems:
             raise UserError("; ".join(problems))
         yield cluster
     finally:
-        ray.shutdown()
+        cluster.stop()
 
 
 def run_trials(
