@@ -320,15 +320,16 @@ sweep:
     try:
         while driver.poll() is None and not seen:
             time.sleep(0.5)
-            if not (results / "mlflow.db").is_file():
+            scored = len(list(sweep_dir.glob("trials/*/score/*/_done.json")))
+            # The driver makes the store before the first trial; a client opened while it is
+            # still being made would race its schema migrations ("duplicate column").
+            if scored == 0:
                 continue
             from mlflow import MlflowClient
 
             client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
             exp = client.get_experiment_by_name("live")
-            if exp is None:
-                continue
-            scored = len(list(sweep_dir.glob("trials/*/score/*/_done.json")))
+            assert exp is not None, "a trial is done but the sweep has no MLflow experiment"
             runs = client.search_runs([exp.experiment_id], "tags.`ablate.role` = 'trial'")
             seen += [(r.data.tags["mlflow.runName"], scored) for r in runs]
     finally:
