@@ -244,7 +244,7 @@ def _sqlite_path(uri: str) -> Path | None:
 
 def files_a_new_store_makes(uri: str, artifact_root: Path) -> list[Path]:
     """What opening the store at `uri` would create here that is not there yet: a new SQLite
-    file (with SQLite's side files and _store_creation_lock's file) and the artifact folder.
+    file (with SQLite's side files and store_creation_lock's file) and the artifact folder.
     Nothing for a server's store."""
     db = _sqlite_path(uri)
     sqlite_files = ("", "-journal", "-wal", "-shm", ".lock")
@@ -321,7 +321,7 @@ def _is_store_failure(exc: BaseException) -> bool:
 
 
 @contextmanager
-def _store_creation_lock(uri: str) -> Iterator[None]:
+def store_creation_lock(uri: str) -> Iterator[None]:
     """Serialise first use of an SQLite store: MLflow creates its schema on first open, and two
     sweeps starting at once on a fresh results folder race there ("table already exists")."""
     path = _sqlite_path(uri)
@@ -388,7 +388,7 @@ class SweepTracker:
         self.uri = uri
         self.sweep_name = sweep_name
         try:
-            with _store_creation_lock(uri):
+            with store_creation_lock(uri):
                 self.client, self.experiment_id = _open_experiment(uri, sweep_name, artifact_root)
         except UserError:
             raise

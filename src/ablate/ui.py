@@ -32,7 +32,7 @@ from pathlib import Path
 from types import FrameType
 
 from ablate.errors import UserError
-from ablate.tracking import tracking_uri
+from ablate.tracking import store_creation_lock, tracking_uri
 
 LOG_NAME = ".mlflow-ui.log"
 START_TIMEOUT_S = 120.0  # a cold MLflow import plus DB check takes 15 s idle, much more loaded
@@ -125,6 +125,11 @@ def _store(results_dir: Path) -> tuple[str, Path]:
     if not db.is_file():
         origin = f"MLFLOW_TRACKING_URI={uri}" if configured else str(results_dir)
         raise UserError(f"{origin}: no MLflow store yet ({db} does not exist); run a sweep first.")
+    # A sweep that has just begun may still be making the store: the server would race its
+    # schema migrations ("duplicate column"); wait for them as a second sweep would. (A
+    # folder this user cannot write to has no sweep of theirs making a store in it.)
+    with suppress(OSError), store_creation_lock(f"sqlite:///{db}"):
+        pass
     return f"sqlite:///{db}", db.parent
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,46 @@ def test_only_the_first_stop_signal_raises() -> None:
         signals(2, None)
     signals(2, None)
     assert signals.hurry.is_set()
+
+
+def test_a_store_still_being_made_is_waited_for(store: Path) -> None:
+    """While a sweep holds the store's creation lock (its schema migrations run), the UI does
+    not hand the store to a server; it goes on once the lock is released."""
+    import threading
+
+    from ablate.tracking import store_creation_lock
+    from ablate.ui import _store
+
+    uri = f"sqlite:///{(store / 'mlflow.db').resolve()}"
+    held, release, returned = threading.Event(), threading.Event(), threading.Event()
+
+    def making_the_store() -> None:
+        with store_creation_lock(uri):
+            held.set()
+            release.wait(timeout=60)
+
+    maker = threading.Thread(target=making_the_store)
+    maker.start()
+    assert held.wait(timeout=60)
+    waiter = threading.Thread(target=lambda: (_store(store), returned.set()))
+    waiter.start()
+    waiter.join(timeout=1.0)
+    assert not returned.is_set(), "the store was handed over while it was still being made"
+    release.set()
+    maker.join(timeout=60)
+    waiter.join(timeout=60)
+    assert returned.is_set()
+
+
+def test_a_results_folder_that_refuses_the_lock_file_is_still_served(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Injected: a shared, read-only results folder (tests may run as root, which writes anyway).
+    from ablate import ui
+
+    def refused(uri: str) -> Iterator[None]:
+        raise PermissionError(13, "Permission denied", f"{store}/mlflow.db.lock")
+
+    monkeypatch.setattr(ui, "store_creation_lock", contextmanager(refused))
+    uri, _ = ui._store(store)
+    assert uri == f"sqlite:///{(store / 'mlflow.db').resolve()}"
