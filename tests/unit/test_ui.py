@@ -114,33 +114,29 @@ def test_only_the_first_stop_signal_raises() -> None:
     assert signals.hurry.is_set()
 
 
-def test_a_store_still_being_made_is_waited_for(store: Path) -> None:
-    """While a sweep holds the store's creation lock (its schema migrations run), the UI does
-    not hand the store to a server; it goes on once the lock is released."""
-    import threading
+def test_a_store_still_being_made_is_waited_for(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI takes the store-creation lock a sweep holds while its schema migrations run
+    (tracking.store_creation_lock, a FileLock) before it hands the store to a server, so it
+    waits for them. Checked without a clock: the lock records who entered it, on which store,
+    and whether the store was handed over while it was held."""
+    from ablate import ui
 
-    from ablate.tracking import store_creation_lock
-    from ablate.ui import _store
+    entered: list[str] = []
+    held = [False]
 
-    uri = f"sqlite:///{(store / 'mlflow.db').resolve()}"
-    held, release, returned = threading.Event(), threading.Event(), threading.Event()
+    @contextmanager
+    def recording_lock(uri: str) -> Iterator[None]:
+        entered.append(uri)
+        held[0] = True
+        yield
+        held[0] = False
 
-    def making_the_store() -> None:
-        with store_creation_lock(uri):
-            held.set()
-            release.wait(timeout=60)
-
-    maker = threading.Thread(target=making_the_store)
-    maker.start()
-    assert held.wait(timeout=60)
-    waiter = threading.Thread(target=lambda: (_store(store), returned.set()))
-    waiter.start()
-    waiter.join(timeout=1.0)
-    assert not returned.is_set(), "the store was handed over while it was still being made"
-    release.set()
-    maker.join(timeout=60)
-    waiter.join(timeout=60)
-    assert returned.is_set()
+    monkeypatch.setattr(ui, "store_creation_lock", recording_lock)
+    uri, _ = ui._store(store)
+    assert entered == [uri] == [f"sqlite:///{(store / 'mlflow.db').resolve()}"]
+    assert not held[0], "the lock is released before the server starts"
 
 
 def test_a_results_folder_that_refuses_the_lock_file_is_still_served(
