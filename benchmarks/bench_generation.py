@@ -50,11 +50,12 @@ def bare_loop(lm: Any, prompts: list[dict[str, str]], cfg: Any, seed: int) -> tu
     the order given: the tokenizer pads, the decoding is the stage's."""
     import torch
 
-    from ablate.models.chat import END_OF_TURN, prompt_text
+    from ablate.models.chat import prompt_text
+    from ablate.models.generation import stop_token_ids
 
     tokenizer = lm.tokenizer
     tokenizer.padding_side = "left"
-    stops = [tokenizer.convert_tokens_to_ids(END_OF_TURN), tokenizer.eos_token_id]
+    stops = stop_token_ids(tokenizer)
     seconds, real, slots = 0.0, 0, 0
     for index, start in enumerate(range(0, len(prompts), cfg.batch_size)):
         batch = prompts[start : start + cfg.batch_size]
@@ -129,23 +130,9 @@ def cpu_comparison(args: argparse.Namespace) -> None:
 
 
 def _small_llama(folder: Path) -> Path:
-    """The tiny tokenizer on a Llama with head size 64 (one every vLLM kernel takes)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from ablate.models.tiny import builtin_path, save_head64_llama
 
-    from ablate.models.tiny import builtin_path
-
-    tokenizer = AutoTokenizer.from_pretrained(builtin_path("tiny"))
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=512, intermediate_size=1024, num_hidden_layers=4,
-        num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=4096,
-        tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )  # fmt: skip
-    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_head64_llama(folder, builtin_path("tiny"), 512, 4, 4096)
 
 
 def gpu_comparison(args: argparse.Namespace, tmp: Path) -> None:

@@ -22,22 +22,9 @@ DTYPE = "bfloat16"
 
 
 def _small_llama(tiny_cache: Path, folder: Path) -> Path:
-    """The tiny tokenizer (chat markers included) on a Llama whose head size (64) every vLLM
-    attention kernel takes; the builtin tiny model's heads (16) are too small for some."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from ablate.models.tiny import save_head64_llama
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_cache)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
-        tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )  # fmt: skip
-    model = LlamaForCausalLM(config).to(torch.bfloat16)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_head64_llama(folder, tiny_cache, 256, 2, 1024)
 
 
 @pytest.fixture(scope="module")

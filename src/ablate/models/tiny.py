@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
 from ablate.errors import UserError
 from ablate.models.chat import CHAT_TEMPLATE, SPECIAL_TOKENS
@@ -45,22 +46,50 @@ def build_tiny_tokenizer(vocab_size: int = 1024):
     return tokenizer
 
 
-def build_tiny_model(vocab_size: int, seed: int = 0):
+def build_tiny_model(
+    vocab_size: int,
+    seed: int = 0,
+    hidden_size: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    max_positions: int = 1024,
+    **config: Any,
+):
+    """A randomly initialised Llama; the defaults are the builtin tiny model (head size 16)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(
+    llama = LlamaConfig(
         vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=1024,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=max_positions,
         tie_word_embeddings=True,
+        **config,
     )
-    return LlamaForCausalLM(config)
+    return LlamaForCausalLM(llama)
+
+
+def save_head64_llama(
+    folder: Path, tokenizer_dir: Path, hidden_size: int, layers: int, max_positions: int
+) -> Path:
+    """The tiny tokenizer (chat markers included) on a bfloat16 Llama of head size 64, one
+    every vLLM attention kernel takes (the builtin tiny model's 16 is too small for some)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    model = build_tiny_model(
+        len(tokenizer), 0, hidden_size, layers, hidden_size // 64, max_positions,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    model.to(torch.bfloat16).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 def save_tiny(directory: Path) -> Path:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ablate.config.schema import GenerationConfig
-from ablate.models.chat import END_OF_TURN, prompt_text
+from ablate.models.chat import prompt_text
 from ablate.models.generation import (
     DecodeMeter,
     LoadedModel,
@@ -18,6 +18,7 @@ from ablate.models.generation import (
     generate_samples,
     length_order,
     load_finetuned,
+    stop_token_ids,
 )
 
 SAMPLE_KEYS = {"prompt_id", "prompt", "sample", "response", "n_tokens", "stopped"}
@@ -46,7 +47,7 @@ def _bare_loop(lm: LoadedModel, prompts: list[dict[str, str]]) -> dict[tuple[str
     tokenizer = lm.tokenizer
     lengths = [len(ids) for ids in encode_prompts(tokenizer, [p["prompt"] for p in prompts])]
     order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
-    stops = [tokenizer.convert_tokens_to_ids(END_OF_TURN), tokenizer.eos_token_id]
+    stops = stop_token_ids(tokenizer)
     tokenizer.padding_side = "left"
     found = {}
     for index, start in enumerate(range(0, len(order), GEN.batch_size)):
