@@ -172,6 +172,7 @@ class _LiveTracking:
         self.by_folder = {t.folder: t for t in work.trials}
         self.parent: str | None = _parent_run(tracker, work.config, work.trials, time.time())
         self.created = 0
+        self.recorded: set[str] = set()  # trial folders in MLflow now: the end skips them
 
     def trial_done(self, folder: str) -> None:
         trial = self.by_folder.get(folder)
@@ -181,6 +182,7 @@ class _LiveTracking:
             for record in trial_records(read_states(self.sweep_dir, [trial]), self.sweep_dir,
                                         self.config):  # fmt: skip
                 self.created += self.tracker.record_trial(self.parent, record)
+                self.recorded.add(record.folder)
         except UserError as exc:
             self.parent = None
             self.notify(f"note: {exc}; trials are logged to MLflow at the end instead")
@@ -218,10 +220,14 @@ def _track(
     states: list[TrialState],
     sweep_dir: Path,
     answer: Answer,
+    recorded: frozenset[str] = frozenset(),
 ) -> int:
+    """The trials not yet in MLflow (`recorded`: those logged as they completed, not read or
+    looked up again), the analysis, the report, and the parent's end."""
     from ablate.tracking import trial_span
 
-    records = trial_records(states, sweep_dir, config)
+    missing = [s for s in states if s.trial.folder not in recorded]
+    records = trial_records(missing, sweep_dir, config)
     parent = _parent_run(tracker, config, trials, trial_span(records)[0])
     created = sum(tracker.record_trial(parent, r) for r in records)
     tracker.log_analysis(parent, answer.analysis, arm_params(config))
@@ -398,7 +404,12 @@ def _execute(work: _Work) -> SweepOutcome:
         _notify_damage(states, work.notify, work.said)
         summary = write_summary(sweep_dir, states, work.summary_name)
         answer = write_answer(config, sweep_dir, states, work.report_name)
-        created = _track(tracker, config, work.trials, states, sweep_dir, answer) if tracker else 0
+        recorded = frozenset(live.recorded) if live is not None else frozenset()
+        created = (
+            _track(tracker, config, work.trials, states, sweep_dir, answer, recorded)
+            if tracker
+            else 0
+        )
         created += live.created if live is not None else 0
     failed = [s.trial.folder for s in states if not s.done]
     return SweepOutcome(
