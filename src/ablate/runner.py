@@ -81,6 +81,7 @@ def _worker(tune_config: dict[str, Any], specs: dict[str, WorkerSpec]) -> None:
     import torch
     from transformers.utils import logging as hf_logging
 
+    from ablate.models.load import free_accelerator_memory
     from ablate.stages.pipeline import TrialConfigError
 
     spec = specs[tune_config["trial"]]
@@ -95,20 +96,10 @@ def _worker(tune_config: dict[str, Any], specs: dict[str, WorkerSpec]) -> None:
         tune.report({"stage": "failed", "error": str(exc)})
         return
     finally:
-        _release_memory(use_gpu)
+        # The worker process runs the next trial too (Tune's reuse_actors): give back what
+        # this trial's models held before the next one loads its own.
+        free_accelerator_memory()
     tune.report({"stage": "done", **{k: v for k, v in metrics.items() if v is not None}})
-
-
-def _release_memory(use_gpu: bool) -> None:
-    """The worker process runs the next trial too (Tune's reuse_actors): give back what this
-    trial's models held before the next one loads its own."""
-    import gc
-
-    import torch
-
-    gc.collect()
-    if use_gpu:
-        torch.cuda.empty_cache()
 
 
 def _run(spec: WorkerSpec, use_gpu: bool) -> dict[str, Any]:

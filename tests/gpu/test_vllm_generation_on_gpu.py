@@ -46,11 +46,8 @@ def models(tiny_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 def _both_backends(model_dir: Path, base: Path, cfg: Any, tmp_path: Path) -> tuple[Any, ...]:
     from ablate.data.fixtures.synthetic import synthetic_records
     from ablate.models.generation import DecodeMeter, generate_samples, load_finetuned
-    from ablate.models.vllm_generation import (
-        free_accelerator_memory,
-        generate_with_vllm,
-        served_model,
-    )
+    from ablate.models.load import free_accelerator_memory
+    from ablate.models.vllm_generation import generate_with_vllm, served_model
 
     prompts = [{"id": r["id"], "prompt": r["prompt"]} for r in synthetic_records(12, 11, "eval")]
     hf_meter, vllm_meter = DecodeMeter(), DecodeMeter()

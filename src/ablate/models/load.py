@@ -90,3 +90,15 @@ def load_causal_lm(
         local_path(name_or_path), revision=revision, dtype=torch_dtype(dtype), **chosen
     )
     return model.to(device)
+
+
+def free_accelerator_memory() -> None:
+    """Hand freed tensors' memory back (gc, then CUDA's cache), so the next user of the GPU
+    (vLLM, the judge, the worker's next trial) can take it."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -88,17 +88,6 @@ def write_merged(lm: LoadedModel, folder: Path) -> None:
     lm.tokenizer.save_pretrained(folder)
 
 
-def free_accelerator_memory() -> None:
-    """Hand freed tensors' GPU memory back, so the next user (vLLM, the judge) can take it."""
-    import gc
-
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
 def sampling_params(cfg: GenerationConfig, seed: int, stop_ids: list[int]) -> Any:
     """LIMA's decoding (section 4.1), K samples of one prompt from its own seed."""
     from vllm import SamplingParams

@@ -52,8 +52,8 @@ def _with_hf(
 def _with_vllm(
     ctx: TrialContext, prompts: list[dict[str, Any]], meter: DecodeMeter, out: Path
 ) -> tuple[list[Sample], list[HeldoutRow]]:
+    from ablate.models.load import free_accelerator_memory
     from ablate.models.vllm_generation import (
-        free_accelerator_memory,
         generate_with_vllm,
         served_model,
         write_merged,
