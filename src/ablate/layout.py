@@ -3,6 +3,7 @@
 
     results/                     mlflow.db, mlartifacts/, judge_cache.sqlite, pools/<key>/
       <sweep>/                   config.yaml, plan.json, summary*.csv, report*/, _ray/, .lock
+        search/study.db          a search's Optuna study (rebuilt from the ledger each command)
         trials/<arm>-n<size>-s<seed>/   trial.json, config.yaml, <stage>/, .lock
 """
 
@@ -39,6 +40,10 @@ def judge_cache(results: Path) -> Path:
 
 def ray_dir(sweep: Path) -> Path:
     return sweep / "_ray"
+
+
+def study_db(sweep: Path) -> Path:
+    return sweep / "search" / "study.db"
 
 
 def trial_dir(sweep: Path, folder: str) -> Path:

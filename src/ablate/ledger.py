@@ -227,7 +227,16 @@ def _trial_spec(trial: Trial) -> dict[str, Any]:
         "data": trial.weights,
         "overrides": trial.overrides,
         "family": trial.family,
+        **({"search": trial.search} if trial.search is not None else {}),
     }
+
+
+def _search_of(entry: Any) -> dict[str, Any] | None:
+    if entry is None:
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("params"), dict):
+        raise ValueError("damaged search entry")
+    return dict(entry)
 
 
 def _trial_from_spec(spec: Any) -> Trial | None:
@@ -245,6 +254,7 @@ def _trial_from_spec(spec: Any) -> Trial | None:
             data if len(data) > 1 else None,  # older files: one pool, named in "pool"
             dict(spec.get("overrides") or {}),
             str(spec.get("family") or ""),
+            _search_of(spec.get("search")),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
@@ -270,6 +280,11 @@ def _trial_from_folder(sweep_dir: Path, folder: str, notes: list[str]) -> Trial 
     if trial is None:
         notes.append(f"{path} is {why or 'damaged (fields missing)'}")
     return trial
+
+
+def read_trial_file(sweep_dir: Path, folder: str) -> Trial | None:
+    """One trial's own file (a search's trials are read so by its workers)."""
+    return _trial_from_folder(sweep_dir, folder, [])
 
 
 def read_trials_noting(sweep_dir: Path) -> tuple[list[Trial], list[str]]:

@@ -66,6 +66,9 @@ class Trial:
     data: dict[str, float] | None = None
     overrides: dict[str, Any] = field(default_factory=dict)  # the arm's (and grid's) settings
     family: str = ""  # its grid point: arms are compared within one
+    # A search's trial (ablate.search): {"role": "search" | "confirm", "params": the
+    # sampler's own parameters, "values": the readable setting -> value}; None in a grid.
+    search: dict[str, Any] | None = None
 
     @property
     def weights(self) -> dict[str, float]:

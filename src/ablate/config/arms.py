@@ -91,8 +91,21 @@ def grid_points(config: Config) -> list[dict[str, Any]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*lists)]
 
 
+def search_base(config: Config) -> Variant:
+    """A search's starting point: its one arm (its data and settings), the mixture's pools
+    (equal weights here; each configuration draws its own) in place of the arm's data."""
+    assert config.search is not None
+    name, arm = next(iter(config.sweep.arms.items()), ("mix", ArmConfig()))
+    own = flat(dict(arm.overrides))
+    pools = list(config.search.mixture)
+    data = {pool: 1.0 / len(pools) for pool in pools} if pools else arm_data(arm)
+    return Variant(name, name, data, own)
+
+
 def variants(config: Config) -> list[Variant]:
-    """Every arm at every grid point, in arm order then grid order."""
+    """Every arm at every grid point, in arm order then grid order; a search's base."""
+    if config.search is not None:
+        return [search_base(config)]
     points = grid_points(config)
     out = []
     for name, arm in config.sweep.arms.items():

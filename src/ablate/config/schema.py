@@ -262,6 +262,33 @@ class SweepSpec:
 
 
 @dataclass
+class ConfirmConfig:
+    """Re-run the best configurations of a search with fresh seeds (ablate.search)."""
+
+    top: int = 2  # how many of the best configurations
+    seeds: int = 3  # fresh seeds each, none of sweep.seeds: the winner is not the luckiest draw
+
+
+@dataclass
+class SearchConfig:
+    """A search instead of a grid: Optuna (inside Ray Tune) proposes the settings of each
+    configuration (ablate.search; README "Searches")."""
+
+    sampler: str = "tpe"  # tpe | random | gp | cmaes (each an Optuna sampler)
+    trials: int = 8  # the budget: how many distinct configurations are trained
+    max_concurrent: int = 0  # trials at once; 0 = as many as the resources fit
+    objective: str = "judge_mean"  # a trial metric: judge_mean, heldout_loss, ...
+    direction: str | None = None  # maximize | minimize; None: the objective's own
+    seed: int = 0  # the sampler's seed
+    # dotted setting -> {low, high, log, step} (a range) or a list (choices), e.g.
+    # training.learning_rate: {low: 1.0e-6, high: 1.0e-4, log: true}; training.epochs: [3, 5]
+    space: dict[str, Any] = field(default_factory=dict)
+    # Pools whose mixture weights are searched, on the simplex (the data of every trial).
+    mixture: list[str] = field(default_factory=list)
+    confirm: ConfirmConfig | None = None
+
+
+@dataclass
 class Config:
     name: str = MISSING  # sweep name: results/<name>/ and the MLflow experiment
     experiment: str | None = None  # path of the base experiment YAML, relative to the sweep
@@ -276,3 +303,4 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     sweep: SweepSpec = field(default_factory=SweepSpec)
+    search: SearchConfig | None = None  # set: a search over sweep's one arm, not a grid

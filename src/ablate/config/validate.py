@@ -20,6 +20,7 @@ from ablate.config.arms import (
     variants,
 )
 from ablate.config.schema import ArmConfig, Config, LoraSettings, checkpoint_interval
+from ablate.config.search import search_problems
 from ablate.registry import suggest
 
 # (config, whole sweep or pools only) -> problems only the plug-ins know about.
@@ -151,8 +152,11 @@ def _size_problems(config: Config) -> list[str]:
 
 
 def pool_needs(config: Config, n: int) -> dict[str, int]:
-    """pool -> the most records an arm takes from it at size n (a mixture takes its share)."""
+    """pool -> the most records an arm takes from it at size n (a mixture takes its share;
+    a searched mixture may give any of its pools every example)."""
     needs: dict[str, int] = {}
+    if config.search is not None and config.search.mixture:
+        return {pool: n for pool in config.search.mixture if pool in config.pools}
     for variant in variants(config):
         if not variant.data or any(pool not in config.pools for pool in variant.data):
             continue
@@ -163,7 +167,8 @@ def pool_needs(config: Config, n: int) -> dict[str, int]:
 
 def sweep_problems(config: Config) -> list[str]:
     sweep = config.sweep
-    problems = [] if sweep.arms else ["sweep.arms: at least one arm is needed"]
+    needs_arm = not sweep.arms and config.search is None
+    problems = ["sweep.arms: at least one arm is needed"] if needs_arm else []
     for name, arm in sweep.arms.items():
         problems += _folder_name_problems(f"sweep.arms.{name}", str(name), "an arm name")
         problems += _arm_data_problems(config, name, arm)
@@ -322,5 +327,6 @@ def semantic_problems(
         problems += training_problems(config)
         problems += generation_problems(config)
         problems += analysis_problems(config)
+        problems += search_problems(config, _setting_problems)
         problems += runtime_problems(config)
     return problems + (plugins(config, require_sweep) if plugins else [])
