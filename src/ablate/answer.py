@@ -6,15 +6,18 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ablate import layout
+from ablate.analysis.search import SearchAnswer
 from ablate.analysis.sweep import Design, SweepAnalysis, TrialData, analyze_sweep
 from ablate.config.arms import variants
 from ablate.config.schema import Config, PoolConfig
-from ablate.plan import Trial
 from ablate.report import ArmInfo, ReportContext, ReportFiles, TrialRow, write_report
 from ablate.results import TrialState, heldout_by_prompt, judge_scores, loss_curve, overrides_text
+
+if TYPE_CHECKING:
+    from ablate.search_report import SearchFiles
 
 ACCOUNTING_KEYS = (
     "judge_calls",
@@ -33,6 +36,7 @@ ACCOUNTING_KEYS = (
 class Answer:
     analysis: SweepAnalysis
     files: ReportFiles
+    search: SearchAnswer | None = None  # a search's answer (its best configurations etc.)
 
 
 def design_of(config: Config) -> Design:
@@ -171,23 +175,70 @@ def write_answer(
 ) -> Answer:
     """Analyse the sweep's done trials and write its report folder (works on a partly
     finished sweep: the missing cells are named)."""
-    trials: list[Trial] = [s.trial for s in states]
+    if config.search is not None:
+        return _write_search_answer(config, sweep_dir, states, folder_name)
     analysis = analyze_sweep(trial_data(sweep_dir, states), design_of(config))
-    judge_name = trials[0].judge_name if trials else "default"
-    context = ReportContext(
+    context = _context(config, sweep_dir, states, analysis, arm_infos(config, sweep_dir.parent))
+    return Answer(analysis, write_report(context, sweep_dir / folder_name))
+
+
+def _context(
+    config: Config,
+    sweep_dir: Path,
+    states: list[TrialState],
+    analysis: SweepAnalysis,
+    arms: list[ArmInfo],
+    search: SearchFiles | None = None,
+) -> ReportContext:
+    trials = [s.trial for s in states]
+    return ReportContext(
         sweep=config.name,
-        judge_name=judge_name,
+        judge_name=trials[0].judge_name if trials else "default",
         judge_model=config.judge.model,
         judge_mode=config.judge.mode,
-        arms=arm_infos(config, sweep_dir.parent),
+        arms=arms,
         analysis=analysis,
         trials=trial_rows(states),
         accounting=accounting_totals(states),
         loss_curves={(t.arm, t.n_examples, t.seed): loss_curve(sweep_dir, t) for t in trials},
         not_measured=_caveats(config),
         generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        search_lines=search.lines if search is not None else [],
+        search_pngs=[search.png] if search is not None and search.png is not None else [],
     )
-    return Answer(analysis, write_report(context, sweep_dir / folder_name))
+
+
+def _search_answer(config: Config, sweep_dir: Path, states: list[TrialState]) -> SearchAnswer:
+    from ablate.analysis.search import analyze_search, search_trial
+    from ablate.search.space import dimensions, direction
+
+    assert config.search is not None
+    done = [s for s in states if s.done]
+    data = trial_data(sweep_dir, states)  # the done trials, in the same order
+    found = [search_trial(d, s.trial.search) for d, s in zip(data, done, strict=True)]
+    return analyze_search([t for t in found if t is not None], dimensions(config),
+                          config.search.objective, direction(config),
+                          config.evaluation.confidence)  # fmt: skip
+
+
+def _write_search_answer(
+    config: Config, sweep_dir: Path, states: list[TrialState], folder_name: str
+) -> Answer:
+    """A search's report: its best configurations, importances, mixture fit and confirmation
+    (ablate.search_report), with the judge accounting and every trial."""
+    from ablate.search.space import dimensions
+    from ablate.search_report import write_search_report
+
+    assert config.search is not None
+    search = _search_answer(config, sweep_dir, states)
+    folder = sweep_dir / folder_name
+    folder.mkdir(parents=True, exist_ok=True)
+    drawn = write_search_report(search, dimensions(config), config.search.sampler,
+                                config.search.trials, folder)  # fmt: skip
+    empty = analyze_sweep([], Design([], list(config.sweep.sizes), list(config.sweep.seeds),
+                                     config.evaluation.confidence))  # fmt: skip
+    context = _context(config, sweep_dir, states, empty, [], drawn)
+    return Answer(empty, write_report(context, folder), search)
 
 
 def arm_params(config: Config) -> dict[str, dict[str, str]]:

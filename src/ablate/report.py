@@ -13,7 +13,7 @@ import csv
 import io
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ablate import plots
@@ -103,6 +103,9 @@ class ReportContext:
     loss_curves: dict[tuple[str, int, int], list[tuple[int, float]]]  # -> (step, train loss)
     not_measured: list[str]  # extra lines from the caller (protocol deviations etc.)
     generated_at: str  # ISO time from the caller: the renderer reads no clock
+    # A search's answer (ablate.search_report) in place of the grid's arms x sizes sections.
+    search_lines: list[str] = field(default_factory=list)
+    search_pngs: list[Path] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -428,6 +431,8 @@ def _accounting(ctx: ReportContext) -> list[str]:
         elif key == "judge_cost_usd":
             rows.append([_ACCOUNTING[key], "unknown (no prices declared for this judge)"])
     lines += [*_table(["what", "total"], rows), ""]
+    if ctx.search_lines:  # a search has no arms x sizes: its trials table has each rate
+        return lines
     return lines + _unscored(ctx)
 
 
@@ -497,6 +502,10 @@ def _not_measured(ctx: ReportContext, figures: dict[str, str]) -> list[str]:
     a = ctx.analysis
     status = {(t.arm, t.n_examples, t.seed): t.status for t in ctx.trials if t.status != "done"}
     lines = ["## What was not measured", ""]
+    if ctx.search_lines:  # the search section says what its numbers leave out
+        items = [f"{name}: not drawn, {why}" for name, why in figures.items()]
+        items += ctx.not_measured
+        return lines + ([f"- {x}" for x in items] if items else ["Nothing left out."]) + [""]
     items = list(a.notes)
     if a.missing:
         names = ", ".join(_missing_name(*m, status) for m in a.missing)
@@ -544,6 +553,10 @@ def render_markdown(ctx: ReportContext, skipped: dict[str, str]) -> str:
     """report.md; ``skipped`` maps a PNG not drawn to why."""
     a = ctx.analysis
     lines = [f"# Ablation report: {ctx.sweep}", "", f"Generated {ctx.generated_at}.", ""]
+    if ctx.search_lines:
+        lines += ctx.search_lines + _accounting(ctx) + _trials(ctx, skipped)
+        lines += _not_measured(ctx, skipped)
+        return "\n".join(lines).rstrip("\n") + "\n"
     lines += _question(ctx) + _arms(ctx) + _means(a, skipped) + _comparisons(a, skipped)
     lines += _fits(a) + _accounting(ctx) + _trials(ctx, skipped)
     lines += _not_measured(ctx, skipped) + _how_to_read(a)
@@ -557,6 +570,8 @@ def _draw(ctx: ReportContext, folder: Path) -> tuple[list[Path], dict[str, str]]
     """Draw each figure that has data; a figure without data is removed if an earlier report
     left one (it would contradict this report) and named with the reason."""
     a, d = ctx.analysis, ctx.analysis.design
+    if ctx.search_lines:
+        return _draw_search(ctx, folder)
     interval = _interval_name(a)
     judge_axis = f"mean judge score ({ctx.judge_mode}, points)"
     drawn = {
@@ -579,6 +594,19 @@ def _draw(ctx: ReportContext, folder: Path) -> tuple[list[Path], dict[str, str]]
     for name in skipped:
         (folder / name).unlink(missing_ok=True)
     return [folder / name for name in PNG_NAMES if name not in skipped], skipped
+
+
+def _draw_search(ctx: ReportContext, folder: Path) -> tuple[list[Path], dict[str, str]]:
+    """A search's figures: its own (drawn by the caller) and the training-loss curves."""
+    for name in ("scaling_curve.png", "differences.png"):  # a grid's, if the folder had one
+        (folder / name).unlink(missing_ok=True)
+    arms = sorted({arm for arm, _, _ in ctx.loss_curves})
+    sizes = sorted({n for _, n, _ in ctx.loss_curves})
+    path = folder / "training_loss.png"
+    if plots.training_loss(ctx.loss_curves, arms, sizes, path):
+        return [*ctx.search_pngs, path], {}
+    path.unlink(missing_ok=True)
+    return list(ctx.search_pngs), {"training_loss.png": "no training loss curve was recorded"}
 
 
 def write_report(ctx: ReportContext, folder: Path) -> ReportFiles:

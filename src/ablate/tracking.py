@@ -47,6 +47,7 @@ from ablate.errors import UserError
 
 if TYPE_CHECKING:
     from ablate.analysis.contrasts import Contrast
+    from ablate.analysis.search import SearchAnswer
     from ablate.analysis.sweep import Point, SweepAnalysis
 
 SWEEP_TAG, TRIAL_TAG, ROLE_TAG = "ablate.sweep", "ablate.trial_id", "ablate.role"
@@ -206,6 +207,41 @@ def fit_curves(analysis: SweepAnalysis) -> Curves:
             values = {name: f.slope, f"{name}_low": f.low, f"{name}_high": f.high}
             _put(curves, f.arm, done, values)
     return curves
+
+
+def _add(curves: Curves, step: int, name: str, e: Any) -> None:
+    """An estimate (value, low, high: ablate.analysis.search_fits.Estimate) at `step`."""
+    values = {name: e.value, f"{name}_low": e.low, f"{name}_high": e.high}
+    for key, value in values.items():
+        if isinstance(value, int | float) and math.isfinite(value):
+            curves.setdefault(key, {})[step] = float(value)
+
+
+def search_curves(answer: SearchAnswer) -> tuple[Curves, dict[str, str]]:
+    """A search's figures on its parent run: each configuration's objective and the best so
+    far at step = the order it was proposed in; the best, the importances, the predicted best
+    mixture and the confirmation at step = configurations done (they move as a resumed search
+    goes on)."""
+    curves: Curves = {}
+    best: float | None = None
+    better = max if answer.direction == "maximize" else min
+    for c in sorted(answer.configurations, key=lambda c: c.order):
+        value = c.objective.value
+        best = value if best is None or not math.isfinite(best) else better(best, value)
+        curves.setdefault("search.objective", {})[c.order] = value
+        curves.setdefault("search.best_so_far", {})[c.order] = best
+    done, tags = len(answer.configurations), {}
+    if answer.best is not None:
+        _add(curves, done, "search.best", answer.best.objective)
+        tags["search.best_arm"] = answer.best.arm
+    for i in answer.importances:
+        _add(curves, done, f"search.importance.{i.name}", i.share)
+    for pool, e in (answer.mixture.best.items() if answer.mixture is not None else []):
+        _add(curves, done, f"search.mixture.best.{pool}", e)
+    for comparison in answer.comparisons:
+        _add(curves, done, f"search.confirm.diff.{comparison.other}", comparison.difference)
+        tags[f"search.confirm.verdict.{comparison.other}"] = comparison.verdict
+    return curves, tags
 
 
 def verdict_tags(analysis: SweepAnalysis) -> dict[str, str]:
@@ -520,6 +556,14 @@ class SweepTracker:
             for arm in analysis.design.arms:
                 if any(p.arm == arm for p in analysis.points):
                     added += self._log_arm(parent_id, arm, analysis, arm_params.get(arm, {}))
+            return added
+
+    def log_search(self, parent_id: str, answer: SearchAnswer) -> int:
+        """A search's answer on the parent run (search_curves); returns the points added."""
+        curves, tags = search_curves(answer)
+        with self._store():
+            added = self._log_missing(parent_id, curves)
+            self._set_tags(parent_id, tags)
             return added
 
     def _log_arm(
