@@ -59,6 +59,7 @@ from ablate.results import (
 
 if TYPE_CHECKING:
     from ablate.runner import RayCluster
+    from ablate.search_session import SearchSession
     from ablate.tracking import SweepTracker
 
 Notify = Callable[[str], None]  # one line for the user (the CLI prints it to stderr)
@@ -104,13 +105,17 @@ def resolved_config_text(config: Config) -> str:
     return CONFIG_HEAD + OmegaConf.to_yaml(resolved) + CONFIG_TAIL
 
 
-def _write_plan(config: Config, trials: list[Trial], sweep_dir: Path) -> None:
+def _write_plan(
+    config: Config, trials: list[Trial], sweep_dir: Path, key: str, only: set[str] | None = None
+) -> None:
+    """The resolved config, each trial's files (`only`: just these folders) and plan.json."""
     text = resolved_config_text(config)
     atomic_write_text(sweep_dir / RESOLVED_CONFIG, text)
     for trial in trials:
-        write_trial_file(sweep_dir, trial)
-        atomic_write_text(trial_root(sweep_dir, trial) / RESOLVED_CONFIG, text)
-    write_plan_file(sweep_dir, plan_id(trials), trials)
+        if only is None or trial.folder in only:
+            write_trial_file(sweep_dir, trial)
+            atomic_write_text(trial_root(sweep_dir, trial) / RESOLVED_CONFIG, text)
+    write_plan_file(sweep_dir, key, trials)
 
 
 def _open_tracker(config: Config, results_dir: Path) -> tuple[SweepTracker | None, str | None]:
@@ -149,13 +154,13 @@ def trial_records(states: list[TrialState], sweep_dir: Path, config: Config) -> 
 
 
 def _parent_run(
-    tracker: SweepTracker, config: Config, trials: list[Trial], start_time: float | None
+    tracker: SweepTracker, config: Config, key: str, start_time: float | None
 ) -> str:
     """The plan's parent run (made if missing); a run's start can be set only when it is
     created."""
     from ablate.tracking import flatten
 
-    return tracker.parent_run_id(plan_id(trials), flatten(config_to_dict(config)), start_time)
+    return tracker.parent_run_id(key, flatten(config_to_dict(config)), start_time)
 
 
 class _LiveTracking:
@@ -170,9 +175,13 @@ class _LiveTracking:
         self.tracker, self.config, self.sweep_dir = tracker, work.config, work.sweep_dir
         self.notify = work.notify
         self.by_folder = {t.folder: t for t in work.trials}
-        self.parent: str | None = _parent_run(tracker, work.config, work.trials, time.time())
+        self.parent: str | None = _parent_run(tracker, work.config, work.key(), time.time())
         self.created = 0
         self.recorded: set[str] = set()  # trial folders in MLflow now: the end skips them
+
+    def add(self, trial: Trial) -> None:
+        """A trial planned while the sweep runs (a search's)."""
+        self.by_folder[trial.folder] = trial
 
     def trial_done(self, folder: str) -> None:
         trial = self.by_folder.get(folder)
@@ -216,7 +225,7 @@ def _removed_on_failure(new_files: list[Path], opening: Future[Any]) -> Iterator
 def _track(
     tracker: SweepTracker,
     config: Config,
-    trials: list[Trial],
+    key: str,
     states: list[TrialState],
     sweep_dir: Path,
     answer: Answer,
@@ -228,9 +237,12 @@ def _track(
 
     missing = [s for s in states if s.trial.folder not in recorded]
     records = trial_records(missing, sweep_dir, config)
-    parent = _parent_run(tracker, config, trials, trial_span(records)[0])
+    parent = _parent_run(tracker, config, key, trial_span(records)[0])
     created = sum(tracker.record_trial(parent, r) for r in records)
-    tracker.log_analysis(parent, answer.analysis, arm_params(config))
+    if answer.search is not None:
+        tracker.log_search(parent, answer.search)
+    else:
+        tracker.log_analysis(parent, answer.analysis, arm_params(config))
     tracker.log_report(parent, answer.files.folder)
     failed = not all(s.done for s in states)
     tracker.finish_parent(parent, [sweep_dir / RESOLVED_CONFIG, sweep_dir / SUMMARY], failed)
@@ -300,6 +312,43 @@ def _run_pending(
         run_trials(config, pending, sweep_dir, pool_dirs, cluster, on_event)
 
 
+def _run_search(work: _Work, pool_dirs: dict[str, Path], cluster: dict[str, float],
+                live: _LiveTracking | None) -> None:  # fmt: skip
+    """A search to its budget, then its confirmation; trials are written as they are made."""
+    from ablate.progress import SweepProgress
+    from ablate.runner import run_trials
+
+    session, sweep_dir = work.search, work.sweep_dir
+    assert session is not None
+    states = read_states(sweep_dir, session.trials)
+    work.notify(session.summary(states))
+    written = {t.folder for t in session.trials}
+
+    def write(trials: list[Trial]) -> None:
+        new = {t.folder for t in trials} - written
+        _write_plan(work.config, trials, sweep_dir, session.key(), new)
+        written.update(new)
+
+    pending = [s.trial.folder for s in states if not s.done]
+    with SweepProgress(pending, len(states) - len(pending), started=work.started) as progress:
+
+        def on_event(kind: str, folder: str, payload: dict[str, Any]) -> None:
+            if kind == "planned" and live is not None:
+                live.add(payload["trial"])
+            if kind == "error":
+                _record_death(sweep_dir, folder, str(payload.get("error")))
+            progress.event(kind, folder, payload)
+            if kind == "complete" and live is not None:
+                live.trial_done(folder)
+
+        session.run_search(pool_dirs, cluster, write, on_event, work.notify)
+        confirm = session.confirm_trials(write, on_event)
+        todo = [s.trial for s in read_states(sweep_dir, confirm) if not s.done]
+        if todo:
+            run_trials(work.config, todo, sweep_dir, pool_dirs, cluster, on_event)
+    work.trials = session.trials
+
+
 def _busy(sweep_dir: Path) -> UserError:
     return UserError(
         f"{sweep_dir}: another `ablate run`, `resume` or `judge` is using this sweep folder; "
@@ -351,6 +400,11 @@ class _Work:
     notify: Notify = _silent
     said: set[str] = field(default_factory=set)
     started: float = field(default_factory=time.monotonic)  # the display's clock counts from here
+    search: SearchSession | None = None  # a search: its trials grow while it runs
+
+    def key(self) -> str:
+        """The plan's identity (MLflow's parent run): a search's is its settings'."""
+        return self.search.key() if self.search is not None else plan_id(self.trials)
 
 
 def _execute(work: _Work) -> SweepOutcome:
@@ -362,7 +416,9 @@ def _execute(work: _Work) -> SweepOutcome:
     states = read_states(sweep_dir, work.trials)
     _notify_damage(states, work.notify, work.said)
     pending = [s.trial for s in states if not s.done]
-    if pending:
+    finished_before = {s.trial.folder for s in states if s.done}
+    to_run = bool(pending) or (work.search is not None and work.search.work_left(states))
+    if to_run:
         if work.pool_dirs is None:
             check_environment(config)  # only work still to do needs data, models, the judge
         else:
@@ -370,8 +426,9 @@ def _execute(work: _Work) -> SweepOutcome:
     check_tracking(config, results_dir)
     _refuse_if_busy(sweep_dir)
     pools = work.pool_dirs
-    if pending and pools is None:
-        work.notify(f"{len(pending)} of {len(work.trials)} trials to run; preparing their data")
+    if to_run and pools is None:
+        if work.search is None:
+            work.notify(f"{len(pending)} of {len(work.trials)} trials to run; preparing their data")
         pools = prepare_pools(config, results_dir)
     with ExitStack() as stack:
         # MLflow's store opens (on a new store: its schema migrations, seconds) while Ray
@@ -383,22 +440,25 @@ def _execute(work: _Work) -> SweepOutcome:
         )
         cluster: RayCluster | None = None
         with _removed_on_failure(new_files, opening):
-            if pending:
+            if to_run:
                 work.notify(f"starting Ray ({work.address or 'on this machine'})")
                 cluster = stack.enter_context(ray_cluster(work.address, config.resources))
             stack.enter_context(_sweep_lock(sweep_dir))
             tracker, uri = opening.result()
         if work.pool_dirs is None:
             remove_stale_temporaries(sweep_dir)
-            _write_plan(config, work.trials, sweep_dir)
+            _write_plan(config, work.trials, sweep_dir, work.key())
         live = None
         if cluster is not None and pools is not None:
             done_before = len(work.trials) - len(pending)
             live = _LiveTracking(tracker, work) if tracker else None
-            _run_pending(
-                config, pending, done_before, sweep_dir, cluster.resources, pools,
-                work.started, live,
-            )  # fmt: skip
+            if work.search is not None:
+                _run_search(work, pools, cluster.resources, live)
+            else:
+                _run_pending(
+                    config, pending, done_before, sweep_dir, cluster.resources, pools,
+                    work.started, live,
+                )  # fmt: skip
             cluster.stop_in_background()  # Ray stops while the summary and report are written
         states = read_states(sweep_dir, work.trials)
         _notify_damage(states, work.notify, work.said)
@@ -406,14 +466,15 @@ def _execute(work: _Work) -> SweepOutcome:
         answer = write_answer(config, sweep_dir, states, work.report_name)
         recorded = frozenset(live.recorded) if live is not None else frozenset()
         created = (
-            _track(tracker, config, work.trials, states, sweep_dir, answer, recorded)
+            _track(tracker, config, work.key(), states, sweep_dir, answer, recorded)
             if tracker
             else 0
         )
         created += live.created if live is not None else 0
     failed = [s.trial.folder for s in states if not s.done]
+    ran = len({t.folder for t in work.trials} - finished_before)
     return SweepOutcome(
-        sweep_dir, summary, len(work.trials), len(pending), failed, uri, created, states, answer
+        sweep_dir, summary, len(work.trials), ran, failed, uri, created, states, answer
     )
 
 
@@ -421,7 +482,15 @@ def run_config(
     config: Config, sweep_dir: Path, address: str | None, notify: Notify = _silent
 ) -> SweepOutcome:
     trials = checked_plan(config, sweep_dir.parent)
-    return _execute(_Work(config, trials, sweep_dir.resolve(), address, notify=notify))
+    work = _Work(config, trials, sweep_dir.resolve(), address, notify=notify)
+    if config.search is not None:
+        from ablate.search_session import SearchSession
+
+        work.search = SearchSession.open(config, work.sweep_dir)
+        work.trials = work.search.trials
+        for note in work.search.saved.dropped:
+            notify(f"note: {note}; it is left out of the search")
+    return _execute(work)
 
 
 def run_sweep(

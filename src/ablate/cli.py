@@ -18,6 +18,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from ablate.answer import Answer
     from ablate.api import SweepOutcome
+    from ablate.config.schema import Config
 
 app = typer.Typer(
     add_completion=False,
@@ -76,7 +77,11 @@ def validate(
     from ablate.data.checks import data_warnings
 
     config, trials = load_and_plan(sweep, overrides or [], results_dir)
-    out.print(f"{sweep}: valid. Sweep '{config.name}', {len(trials)} trials.")
+    if config.search is not None:
+        what = f"a search of {config.search.trials} configurations"
+    else:
+        what = f"{len(trials)} trials"
+    out.print(f"{sweep}: valid. Sweep '{config.name}', {what}.")
     for warning in data_warnings(config):
         err.print(f"warning: {warning}", markup=False, highlight=False)
 
@@ -100,6 +105,9 @@ def plan(
     from ablate.estimate import estimate_trials
 
     config, trials = load_and_plan(sweep, overrides or [], results_dir)
+    if config.search is not None:
+        _print_search_plan(config, results_dir)
+        return
     estimates = estimate_trials(config, trials, results_dir)
     from ablate.results import overrides_text
 
@@ -139,6 +147,37 @@ def plan(
         err.print(f"warning: {warning}", markup=False, highlight=False)
 
 
+def _print_search_plan(config: Config, results_dir: Path) -> None:
+    """A search's space, budget and cost (its trials are proposed while it runs)."""
+    from ablate.data.checks import data_warnings
+    from ablate.estimate import estimate_search
+    from ablate.search.space import dimensions, direction
+
+    search = config.search
+    assert search is not None
+    table = Table("searched", "values", title=f"sweep '{config.name}': a search ({search.sampler})")
+    for dim in dimensions(config):
+        table.add_row(dim.name, dim.describe())
+    out.print(table)
+    e = estimate_search(config, results_dir)
+    seeds = len(config.sweep.seeds)
+    out.print(
+        f"objective: {search.objective} ({direction(config)}); budget: {search.trials} "
+        f"configurations x {seeds} seed{'s' if seeds > 1 else ''}"
+        + (f" + confirmation {e.confirm_trials}" if e.confirm_trials else "")
+        + f" = {e.trials} trials, {search.max_concurrent or 'as many as fit'} at a time"
+    )
+    tokens = (
+        "n/a (prepare the pools first: ablate data prepare)"
+        if e.tokens_low is None or e.tokens_high is None
+        else f"~{e.total(e.tokens_low):,} to ~{e.total(e.tokens_high):,} "
+        f"(~{e.tokens_low:,} to ~{e.tokens_high:,} a trial, about 4 characters per token)"
+    )
+    out.print(f"total: train tokens {tokens}, judge calls {_count(e.total(e.judge_calls))}")
+    for warning in data_warnings(config):
+        err.print(f"warning: {warning}", markup=False, highlight=False)
+
+
 def _results_table(outcome: SweepOutcome) -> Table:
     """One row per trial (per arm and size when there are many): the numbers a user looks for
     first; summary.csv has every column."""
@@ -162,6 +201,9 @@ def _verdicts(answer: Answer) -> None:
     """The sweep's answer in a few lines; report.md has every number and the rules."""
     from ablate.report import verdict_lines
 
+    if answer.search is not None:
+        _search_verdicts(answer)
+        return
     lines = verdict_lines(answer.analysis)
     if not lines:
         return
@@ -169,6 +211,21 @@ def _verdicts(answer: Answer) -> None:
     for what, verdict, numbers in lines:
         table.add_row(what, verdict, numbers)
     out.print(table)
+    out.print(f"Report:  {answer.files.markdown}")
+
+
+def _search_verdicts(answer: Answer) -> None:
+    from ablate.search_report import terminal_rows
+
+    assert answer.search is not None
+    rows = terminal_rows(answer.search)
+    if rows:
+        title = f"the best configurations so far ({answer.search.objective}, " \
+                f"{answer.search.direction})"  # fmt: skip
+        table = Table("", escape("estimate [interval]"), "settings", box=None, title=title)
+        for row in rows:
+            table.add_row(*(escape(x) for x in row))
+        out.print(table)
     out.print(f"Report:  {answer.files.markdown}")
 
 

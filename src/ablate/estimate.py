@@ -79,3 +79,50 @@ def _mixed(chars: dict[str, float | None], trial: Trial) -> float | None:
     if any(c is None for c, _ in values):
         return None
     return sum(float(c or 0.0) * w for c, w in values)
+
+
+@dataclass(frozen=True)
+class SearchEstimate:
+    """A search's cost before it runs: its trials, and the tokens of one trial at the cheapest
+    and the dearest corner of its space (sizes, epochs, pools)."""
+
+    trials: int  # search trials (configurations x seeds) plus the confirmation's
+    confirm_trials: int
+    tokens_low: int | None  # per trial
+    tokens_high: int | None
+    judge_calls: int | None  # per trial
+
+    def total(self, per_trial: int | None) -> int | None:
+        return None if per_trial is None else per_trial * self.trials
+
+
+def _epochs_range(config: Config) -> tuple[int, int]:
+    from ablate.config.search import space_entries
+
+    assert config.search is not None
+    spec = space_entries(dict(config.search.space)).get("training.epochs")
+    if isinstance(spec, list):
+        return int(min(spec)), int(max(spec))
+    if isinstance(spec, dict):
+        return int(spec["low"]), int(spec["high"])
+    return config.training.epochs, config.training.epochs
+
+
+def estimate_search(config: Config, results_dir: Path) -> SearchEstimate:
+    from ablate.config.arms import search_base
+
+    search = config.search
+    assert search is not None
+    base = search_base(config)
+    chars = [mean_record_chars(config, pool, results_dir) for pool in base.data]
+    known = [c for c in chars if c is not None]
+    epochs = _epochs_range(config)
+    sizes = config.sweep.sizes
+    low = training_tokens(min(sizes), epochs[0], min(known)) if len(known) == len(chars) else None
+    high = training_tokens(max(sizes), epochs[1], max(known)) if len(known) == len(chars) else None
+    probe = Trial(base.name, "", min(sizes), 0, {}, data=base.data)
+    calls = estimate_trials(config, [probe], results_dir)[probe.folder].judge_calls
+    confirm = search.confirm.top * search.confirm.seeds if search.confirm else 0
+    return SearchEstimate(
+        search.trials * len(config.sweep.seeds) + confirm, confirm, low, high, calls
+    )

@@ -106,6 +106,7 @@ class SweepProgress:
 
     def event(self, kind: str, folder: str, payload: dict[str, Any]) -> None:
         handler = {
+            "planned": self._planned,
             "start": self._start,
             "stage": self._stage,
             "complete": self._complete,
@@ -114,6 +115,11 @@ class SweepProgress:
         }.get(kind)
         if handler is not None:
             handler(folder, payload)
+
+    def _planned(self, folder: str, payload: dict[str, Any]) -> None:
+        """A trial made while the sweep runs (a search proposes as it goes)."""
+        if folder not in self.running and folder not in self.finished:
+            self.pending.add(folder)
 
     def _start(self, folder: str, payload: dict[str, Any]) -> None:
         self.pending.discard(folder)

@@ -57,6 +57,42 @@ def test_plan_prints_the_trials_and_writes_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+SEARCH = REPO / "sweeps" / "search.yaml"
+
+
+def test_plan_on_a_search_prints_its_space_budget_and_cost(tmp_path: Path) -> None:
+    done = ablate("plan", str(SEARCH), "search.confirm={top: 2, seeds: 3}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())
+    assert "training.learning_rate │ float in [0.0003, 0.003], log scale" in out
+    assert "mixture.synthetic_b │ a mixture weight in [0, 1]" in out
+    assert "objective: heldout_loss (minimize)" in out
+    assert "8 configurations x 1 seed + confirmation 6 = 14 trials, 2 at a time" in out
+    # 14 trials of 64 examples x 3 epochs of synthetic records, about 4 characters per token.
+    assert "total: train tokens ~" in out and "judge calls 448" in out
+    assert list(tmp_path.iterdir()) == []
+    valid = ablate("validate", str(SEARCH), cwd=tmp_path)
+    assert "Sweep 'search', a search of 8 configurations." in valid.stdout
+
+
+def test_a_bad_search_space_is_refused_with_every_dotted_path(tmp_path: Path) -> None:
+    done = ablate(
+        "plan",
+        str(SEARCH),
+        "search.space.training.learning_rate={low: 1.0e-2, high: 1.0e-3}",
+        "search.mixture=[synthetic, synthetic_c]",
+        "search.objective=judge_meen",
+        cwd=tmp_path,
+    )
+    assert_user_error(
+        done,
+        "search.space.training.learning_rate: low (0.01) must be below high (0.001)",
+        "search.mixture[1]: no pool 'synthetic_c'",
+        "search.objective: 'judge_meen' is not a trial metric",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bad_pool_data_is_caught_by_validate(tmp_path: Path) -> None:
     pool = tmp_path / "pool.jsonl"
     pool.write_text(json.dumps({"prompt": "p", "response": "r"}) + "\n{not json\n")

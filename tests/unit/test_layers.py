@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "ablate.config": 1,
     "ablate.plan": 1,
     "ablate.analysis": 1,
+    "ablate.search": 1,  # a search's space and bookkeeping (pure)
     # 2 components
     "ablate.data": 2,
     "ablate.models": 2,
@@ -36,6 +37,8 @@ LAYERS: dict[str, int] = {
     "ablate.runner": 4,
     "ablate.tracking": 4,
     "ablate.report": 4,
+    "ablate.search_report": 4,
+    "ablate.search_session": 4,  # a search in a sweep folder: its trials, budget, running it
     "ablate.plots": 4,
     "ablate.results": 4,
     "ablate.answer": 4,

@@ -282,21 +282,36 @@ def run_trials(
         )
         for t in trials
     }
+    tune_config = tune.TuneConfig(max_concurrent_trials=concurrency(cluster, config.resources))
+    fit(config, specs, sweep_dir, "tune", on_event, tune_config,
+        param_space={"trial": tune.grid_search([t.folder for t in trials])})  # fmt: skip
+
+
+def fit(
+    config: Config,
+    specs: dict[str, WorkerSpec],
+    sweep_dir: Path,
+    name: str,
+    on_event: EventHandler,
+    tune_config: tune.TuneConfig,
+    param_space: dict[str, Any] | None = None,
+) -> None:
+    """Tune runs `_worker` on each trial with the config's resources and retries; Tune's own
+    files go to the sweep's _ray/<name>."""
     r = config.resources
     trainable = tune.with_resources(
         tune.with_parameters(_worker, specs=specs),
         {"cpu": r.cpus_per_trial, "gpu": r.gpus_per_trial},
     )
+    # One worker process runs trial after trial: a fresh one per trial paid Ray's start and
+    # torch's imports each time (about 4 s per trial on a laptop-sized machine).
+    tune_config.reuse_actors = True
     tuner = tune.Tuner(
         trainable,
-        param_space={"trial": tune.grid_search([t.folder for t in trials])},
-        # One worker process runs trial after trial: a fresh one per trial paid Ray's start
-        # and torch's imports each time (about 4 s per trial on a laptop-sized machine).
-        tune_config=tune.TuneConfig(
-            max_concurrent_trials=concurrency(cluster, r), reuse_actors=True
-        ),
+        param_space=param_space,
+        tune_config=tune_config,
         run_config=tune.RunConfig(
-            name="tune",
+            name=name,
             storage_path=str(layout.ray_dir(sweep_dir).resolve()),
             verbose=0,
             callbacks=[ForwardEvents(on_event)],

@@ -1,0 +1,153 @@
+"""One command's view of a search in a sweep folder: the trials the ledger holds (re-derived
+under the current config), what is left (budget, confirmation), and running it: the search
+in Ray Tune to its budget, then the confirmation of the best configurations with fresh seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ablate.config.load import config_to_dict
+from ablate.config.schema import Config
+from ablate.files import stable_hash
+from ablate.ledger import read_trials
+from ablate.plan import Trial
+from ablate.results import TrialState, read_states
+from ablate.search.space import probe_params
+from ablate.search.study import (
+    CONFIRM,
+    SavedSearch,
+    SearchBook,
+    SearchPlanner,
+    best_first,
+    confirm_seeds,
+    mean_objective,
+    objective_of,
+    saved_search,
+)
+
+WriteTrials = Callable[[list[Trial]], None]  # the driver writes trial files and plan.json
+EventHandler = Callable[[str, str, dict[str, Any]], None]
+Notify = Callable[[str], None]
+# Settings that change how much of a search runs, not what it searches: outside its MLflow key,
+# so a resumed search with a larger budget stays the same parent run.
+NOT_IN_KEY = ("trials", "max_concurrent", "confirm")
+
+
+def planner_for(config: Config) -> SearchPlanner:
+    from ablate.data.pools import fingerprints
+    from ablate.judge.backends import judge_fingerprint
+    from ablate.stages import code_versions
+
+    pool_fps, eval_fp = fingerprints(config.pools, config.evaluation.prompts)
+    return SearchPlanner(config, pool_fps, eval_fp, code_versions, judge_fingerprint(config.judge))
+
+
+@dataclass
+class SearchSession:
+    config: Config
+    sweep_dir: Path
+    planner: SearchPlanner
+    saved: SavedSearch
+
+    @classmethod
+    def open(cls, config: Config, sweep_dir: Path) -> SearchSession:
+        planner = planner_for(config)
+        return cls(config, sweep_dir, planner, saved_search(read_trials(sweep_dir), planner))
+
+    @property
+    def search(self) -> Any:
+        assert self.config.search is not None
+        return self.config.search
+
+    @property
+    def trials(self) -> list[Trial]:
+        return [t for ts in self.saved.proposals for t in ts] + self.saved.confirm
+
+    def key(self) -> str:
+        """The search's identity (its MLflow parent run): what it searches and how, and the
+        keys of one probe configuration, which cover every result-relevant setting; not its
+        budget, so a resumed search with a larger budget stays the same parent run."""
+        search = config_to_dict(self.config)["search"]
+        for name in NOT_IN_KEY:
+            search.pop(name, None)
+        probe = self.planner.trials(probe_params(self.config), seeds=[0])[0]
+        return stable_hash(["search", search, probe.trial_id])
+
+    def objectives(self, states: list[TrialState]) -> dict[str, float | None]:
+        """label -> mean objective of each search configuration whose seeds are all done."""
+        done = {s.trial.folder: s for s in states if s.done}
+        out = {}
+        for trials in self.saved.proposals:
+            if all(t.folder in done for t in trials):
+                values = [objective_of(done[t.folder].metrics, self.search.objective)
+                          for t in trials]  # fmt: skip
+                out[trials[0].arm] = mean_objective(values)
+        return out
+
+    def work_left(self, states: list[TrialState]) -> bool:
+        if any(not s.done for s in states) or len(self.saved.proposals) < self.search.trials:
+            return True
+        return self.search.confirm is not None and not self.saved.confirm
+
+    def summary(self, states: list[TrialState]) -> str:
+        done = self.objectives(states)
+        left = max(0, self.search.trials - len(self.saved.proposals))
+        return (
+            f"search: {len(done)} of {self.search.trials} configurations done (told to the "
+            f"sampler), {len(self.saved.proposals) - len(done)} to finish, {left} to propose"
+        )
+
+    def _book(self, states: list[TrialState], write: WriteTrials, on_event: EventHandler) -> Any:
+        finished = self.objectives(states)
+        unfinished = [ts for ts in self.saved.proposals if ts[0].arm not in finished]
+
+        def on_new(trials: list[Trial]) -> None:
+            self.saved.proposals.append(trials)
+            write(self.trials)
+            for t in trials:
+                on_event("planned", t.folder, {"trial": t})
+
+        return SearchBook(self.planner, self.search.trials, finished, unfinished, on_new)
+
+    def run_search(
+        self, pool_dirs: dict[str, Path], cluster: dict[str, float], write: WriteTrials,
+        on_event: EventHandler, notify: Notify,
+    ) -> None:  # fmt: skip
+        from ablate.runner.search import run_search
+
+        states = read_states(self.sweep_dir, self.trials)
+        book = self._book(states, write, on_event)
+        if not book.queue and book.proposed >= book.budget:
+            return
+        finished = {ts[0].arm: ts[0] for ts in self.saved.proposals}
+        told = [(dict((finished[label].search or {})["params"]), value)
+                for label, value in book.finished.items()]  # fmt: skip
+        run_search(self.config, book, told, self.sweep_dir, pool_dirs, cluster, on_event)
+        if book.exhausted:
+            notify(
+                f"note: the sampler proposed only configurations already run, many times in a "
+                f"row: the space looks exhausted after {book.proposed} configurations"
+            )
+
+    def confirm_trials(self, write: WriteTrials, on_event: EventHandler) -> list[Trial]:
+        """The confirmation's trials (chosen once, then kept in the ledger): the best
+        configurations by the search's objective, each with fresh seeds."""
+        if self.search.confirm is None:
+            return []
+        if not self.saved.confirm:
+            states = read_states(self.sweep_dir, self.trials)
+            scored = {k: v for k, v in self.objectives(states).items() if v is not None}
+            by_label = {ts[0].arm: ts[0] for ts in self.saved.proposals}
+            seeds = confirm_seeds(self.config)
+            for label in best_first(self.config, scored)[: self.search.confirm.top]:
+                params = dict((by_label[label].search or {})["params"])
+                self.saved.confirm += self.planner.trials(params, CONFIRM, seeds)
+            if self.saved.confirm:
+                write(self.trials)
+                for t in self.saved.confirm:
+                    on_event("planned", t.folder, {"trial": t})
+        return self.saved.confirm
