@@ -330,7 +330,8 @@ def _run_search(work: _Work, pool_dirs: dict[str, Path], cluster: dict[str, floa
         written.update(new)
 
     pending = [s.trial.folder for s in states if not s.done]
-    with SweepProgress(pending, len(states) - len(pending), started=work.started) as progress:
+    with SweepProgress(pending, len(states) - len(pending), started=work.started,
+                       upcoming=session.upcoming()) as progress:  # fmt: skip
 
         def on_event(kind: str, folder: str, payload: dict[str, Any]) -> None:
             if kind == "planned" and live is not None:

@@ -47,6 +47,7 @@ class SweepProgress:
     already_done: int
     console: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
     started: float = field(default_factory=time.monotonic)  # the command's start, not Ray's
+    upcoming: int = 0  # trials still to be made (a search proposes as it goes)
 
     def __post_init__(self) -> None:
         self.pending = set(self.folders)
@@ -69,7 +70,7 @@ class SweepProgress:
     def eta(self, now: float) -> float | None:
         """Seconds left at this run's pace (trials finished per second); None before the first."""
         finished = len(self.finished) + len(self.failed)
-        left = len(self.pending) + len(self.running)
+        left = len(self.pending) + len(self.running) + self.upcoming
         if not finished or not left:
             return None
         return (now - self.started) / finished * left
@@ -80,7 +81,7 @@ class SweepProgress:
         text = (
             f"trials: {done} done ({self.already_done} from earlier runs), "
             f"{len(self.running)} running, {len(self.failed)} failed, "
-            f"{len(self.pending)} waiting  [{clock(now - self.started)}"
+            f"{len(self.pending) + self.upcoming} waiting  [{clock(now - self.started)}"
         )
         eta = self.eta(now)
         return text + (f", about {clock(eta)} left]" if eta is not None else "]")
@@ -120,6 +121,7 @@ class SweepProgress:
         """A trial made while the sweep runs (a search proposes as it goes)."""
         if folder not in self.running and folder not in self.finished:
             self.pending.add(folder)
+            self.upcoming = max(0, self.upcoming - 1)
 
     def _start(self, folder: str, payload: dict[str, Any]) -> None:
         self.pending.discard(folder)

@@ -93,6 +93,13 @@ class SearchSession:
             return True
         return self.search.confirm is not None and not self.saved.confirm
 
+    def upcoming(self) -> int:
+        """Trials not made yet: the budget's proposals (per seed) and the confirmation's."""
+        proposals = max(0, self.search.trials - len(self.saved.proposals))
+        confirm = self.search.confirm
+        confirming = confirm.top * confirm.seeds if confirm and not self.saved.confirm else 0
+        return proposals * len(self.config.sweep.seeds) + confirming
+
     def summary(self, states: list[TrialState]) -> str:
         done = self.objectives(states)
         left = max(0, self.search.trials - len(self.saved.proposals))

@@ -111,3 +111,15 @@ def test_a_dead_worker_is_said_in_one_line(tmp_path: Path) -> None:
     assert error_summary(str(error)) == (
         "its process died (killed, out of memory or a crash; Ray: SYSTEM_ERROR, pid 14637)"
     )
+
+
+def test_a_search_counts_the_trials_it_has_still_to_propose() -> None:
+    buffer = io.StringIO()
+    p = SweepProgress([], 3, Console(file=buffer, width=200), upcoming=4)
+    assert "4 waiting" in p.headline()
+    p.event("planned", "c1-n64-s0", {})  # proposed: waiting as a trial now, one fewer to come
+    assert "4 waiting" in p.headline() and p.upcoming == 3
+    p.event("start", "c1-n64-s0", {})
+    p.event("complete", "c1-n64-s0", {})
+    # One done in 100 s and 3 still to come: about 300 s at this pace.
+    assert p.eta(p.started + 100) == pytest.approx(300)
