@@ -343,7 +343,7 @@ def _run_search(work: _Work, pool_dirs: dict[str, Path], cluster: dict[str, floa
                 live.trial_done(folder)
 
         session.run_search(pool_dirs, cluster, write, on_event, work.notify)
-        confirm = session.confirm_trials(write, on_event)
+        confirm = session.confirm_trials(write, on_event, work.notify)
         todo = [s.trial for s in read_states(sweep_dir, confirm) if not s.done]
         if todo:
             run_trials(work.config, todo, sweep_dir, pool_dirs, cluster, on_event)

@@ -71,7 +71,9 @@ def checked_plan(config: Config, results_dir: Path = Path("results")) -> list[Tr
     check_pools(config)
     if config.search is not None:
         return []  # a search's trials are proposed as it runs (ablate.search_session)
-    pool_fps, eval_fp = fingerprints(config.pools, config.evaluation.prompts)
+    pool_fps, eval_fp = fingerprints(
+        config.pools, config.evaluation.prompts, config.evaluation.tasks
+    )
     trials = plan_trials(config, pool_fps, eval_fp, code_versions, judge_fingerprint(config.judge))
     duplicates = duplicate_arms(trials)
     if duplicates:
@@ -105,6 +107,13 @@ def check_models(config: Config) -> None:
         resolved = apply_overrides(config, variant.overrides)
         where = f"sweep.arms.{variant.arm}.overrides: model.name_or_path"
         models.setdefault((resolved.model.name_or_path, resolved.model.revision), where)
+    if config.search is not None:  # each model a search may choose, before any is drawn
+        from ablate.config.search import space_entries
+
+        choices = space_entries(dict(config.search.space)).get("model.name_or_path") or []
+        for name in choices if isinstance(choices, list) else []:
+            where = "search.space.model.name_or_path"
+            models.setdefault((str(name), config.model.revision), where)
     for (name, revision), setting in models.items():
         check_available(name, revision, setting)
     check_judge(config)

@@ -4,6 +4,7 @@
     results/                     mlflow.db, mlartifacts/, judge_cache.sqlite, pools/<key>/
       <sweep>/                   config.yaml, plan.json, summary*.csv, report*/, _ray/, .lock
         search/study.db          a search's Optuna study (rebuilt from the ledger each command)
+        search/state.json        a search whose space ran out, and at which budget
         trials/<arm>-n<size>-s<seed>/   trial.json, config.yaml, <stage>/, .lock
 """
 
@@ -44,6 +45,11 @@ def ray_dir(sweep: Path) -> Path:
 
 def study_db(sweep: Path) -> Path:
     return sweep / "search" / "study.db"
+
+
+def search_state(sweep: Path) -> Path:
+    """What a search knows beyond its trials: that its space ran out, and at which budget."""
+    return sweep / "search" / "state.json"
 
 
 def trial_dir(sweep: Path, folder: str) -> Path:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ablate import layout
 from ablate.config.load import config_to_dict
 from ablate.config.schema import Config
-from ablate.files import stable_hash
+from ablate.files import atomic_write_json, read_json_object, stable_hash
 from ablate.ledger import read_trials
 from ablate.plan import Trial
 from ablate.results import TrialState, read_states
@@ -42,7 +43,9 @@ def planner_for(config: Config) -> SearchPlanner:
     from ablate.judge.backends import judge_fingerprint
     from ablate.stages import code_versions
 
-    pool_fps, eval_fp = fingerprints(config.pools, config.evaluation.prompts)
+    pool_fps, eval_fp = fingerprints(
+        config.pools, config.evaluation.prompts, config.evaluation.tasks
+    )
     return SearchPlanner(config, pool_fps, eval_fp, code_versions, judge_fingerprint(config.judge))
 
 
@@ -88,29 +91,64 @@ class SearchSession:
                 out[trials[0].arm] = mean_objective(values)
         return out
 
+    def exhausted_budget(self) -> int | None:
+        """The budget at which an earlier command found the space exhausted (None: never)."""
+        state, _ = read_json_object(layout.search_state(self.sweep_dir))
+        budget = (state or {}).get("exhausted_at_budget")
+        return int(budget) if isinstance(budget, int) else None
+
+    def proposals_left(self) -> int:
+        """Configurations the sampler is still to propose: none once the space ran out at
+        this budget or a larger one (a larger budget since then tries again)."""
+        ran_out = self.exhausted_budget()
+        if ran_out is not None and ran_out >= self.search.trials:
+            return 0
+        return max(0, self.search.trials - len(self.saved.proposals))
+
+    def _confirmations_wanted(self, states: list[TrialState]) -> list[Trial]:
+        """The confirmation's trials for the current best configurations, once every search
+        configuration is done (a failed one could still be the best): the top `confirm.top`
+        by the objective, each on the fresh seeds. Chosen anew each command, so a larger
+        budget, a new best or more seeds add what is missing; done ones are kept."""
+        confirm = self.search.confirm
+        finished = self.objectives(states)
+        if confirm is None or len(finished) < len(self.saved.proposals):
+            return []
+        scored = {k: v for k, v in finished.items() if v is not None}
+        by_label = {ts[0].arm: ts[0] for ts in self.saved.proposals}
+        seeds = confirm_seeds(self.config)
+        wanted = []
+        for label in best_first(self.config, scored)[: confirm.top]:
+            params = dict((by_label[label].search or {})["params"])
+            wanted += self.planner.trials(params, CONFIRM, seeds)
+        return wanted
+
     def work_left(self, states: list[TrialState]) -> bool:
-        if any(not s.done for s in states) or len(self.saved.proposals) < self.search.trials:
+        if any(not s.done for s in states) or self.proposals_left() > 0:
             return True
-        return self.search.confirm is not None and not self.saved.confirm
+        have = {t.folder for t in self.saved.confirm}
+        return any(t.folder not in have for t in self._confirmations_wanted(states))
 
     def upcoming(self) -> int:
         """Trials not made yet: the budget's proposals (per seed) and the confirmation's."""
-        proposals = max(0, self.search.trials - len(self.saved.proposals))
         confirm = self.search.confirm
         confirming = confirm.top * confirm.seeds if confirm and not self.saved.confirm else 0
-        return proposals * len(self.config.sweep.seeds) + confirming
+        return self.proposals_left() * len(self.config.sweep.seeds) + confirming
 
     def summary(self, states: list[TrialState]) -> str:
         done = self.objectives(states)
-        left = max(0, self.search.trials - len(self.saved.proposals))
         return (
             f"search: {len(done)} of {self.search.trials} configurations done (told to the "
-            f"sampler), {len(self.saved.proposals) - len(done)} to finish, {left} to propose"
+            f"sampler), {len(self.saved.proposals) - len(done)} to finish, "
+            f"{self.proposals_left()} to propose"
         )
 
     def _book(self, states: list[TrialState], write: WriteTrials, on_event: EventHandler) -> Any:
         finished = self.objectives(states)
         unfinished = [ts for ts in self.saved.proposals if ts[0].arm not in finished]
+        done = {s.trial.folder: objective_of(s.metrics, self.search.objective)
+                for s in states if s.done}  # fmt: skip
+        budget = len(self.saved.proposals) + self.proposals_left()
 
         def on_new(trials: list[Trial]) -> None:
             self.saved.proposals.append(trials)
@@ -118,7 +156,7 @@ class SearchSession:
             for t in trials:
                 on_event("planned", t.folder, {"trial": t})
 
-        return SearchBook(self.planner, self.search.trials, finished, unfinished, on_new)
+        return SearchBook(self.planner, budget, finished, unfinished, on_new, done)
 
     def run_search(
         self, pool_dirs: dict[str, Path], cluster: dict[str, float], write: WriteTrials,
@@ -135,26 +173,30 @@ class SearchSession:
                 for label, value in book.finished.items()]  # fmt: skip
         run_search(self.config, book, told, self.sweep_dir, pool_dirs, cluster, on_event)
         if book.exhausted:
+            state = {"exhausted_at_budget": self.search.trials, "configurations": book.proposed}
+            atomic_write_json(layout.search_state(self.sweep_dir), state)
             notify(
                 f"note: the sampler proposed only configurations already run, many times in a "
                 f"row: the space looks exhausted after {book.proposed} configurations"
             )
 
-    def confirm_trials(self, write: WriteTrials, on_event: EventHandler) -> list[Trial]:
-        """The confirmation's trials (chosen once, then kept in the ledger): the best
-        configurations by the search's objective, each with fresh seeds."""
+    def confirm_trials(
+        self, write: WriteTrials, on_event: EventHandler, notify: Notify
+    ) -> list[Trial]:
+        """The confirmation's trials: those made before and those the current best
+        configurations still need (_confirmations_wanted)."""
         if self.search.confirm is None:
-            return []
-        if not self.saved.confirm:
-            states = read_states(self.sweep_dir, self.trials)
-            scored = {k: v for k, v in self.objectives(states).items() if v is not None}
-            by_label = {ts[0].arm: ts[0] for ts in self.saved.proposals}
-            seeds = confirm_seeds(self.config)
-            for label in best_first(self.config, scored)[: self.search.confirm.top]:
-                params = dict((by_label[label].search or {})["params"])
-                self.saved.confirm += self.planner.trials(params, CONFIRM, seeds)
-            if self.saved.confirm:
-                write(self.trials)
-                for t in self.saved.confirm:
-                    on_event("planned", t.folder, {"trial": t})
+            return self.saved.confirm
+        states = read_states(self.sweep_dir, self.trials)
+        if len(self.objectives(states)) < len(self.saved.proposals):
+            notify("note: the confirmation waits until every configuration is done "
+                   "(some failed): `ablate resume` runs them, then it")  # fmt: skip
+            return self.saved.confirm
+        have = {t.folder for t in self.saved.confirm}
+        new = [t for t in self._confirmations_wanted(states) if t.folder not in have]
+        if new:
+            self.saved.confirm += new
+            write(self.trials)
+            for t in new:
+                on_event("planned", t.folder, {"trial": t})
         return self.saved.confirm

@@ -220,8 +220,8 @@ def _add(curves: Curves, step: int, name: str, e: Any) -> None:
 def search_curves(answer: SearchAnswer) -> tuple[Curves, dict[str, str]]:
     """A search's figures on its parent run: each configuration's objective and the best so
     far at step = the order it was proposed in; the best, the importances, the predicted best
-    mixture and the confirmation at step = configurations done (they move as a resumed search
-    goes on)."""
+    mixture and the confirmation at step = trials done (they move as a resumed search goes
+    on)."""
     curves: Curves = {}
     best: float | None = None
     better = max if answer.direction == "maximize" else min
@@ -230,7 +230,9 @@ def search_curves(answer: SearchAnswer) -> tuple[Curves, dict[str, str]]:
         best = value if best is None or not math.isfinite(best) else better(best, value)
         curves.setdefault("search.objective", {})[c.order] = value
         curves.setdefault("search.best_so_far", {})[c.order] = best
-    done, tags = len(answer.configurations), {}
+    # Trials done, confirmations included: it grows whenever the answer can change.
+    done = sum(len(c.seeds) for c in (*answer.configurations, *answer.confirmed))
+    tags = {}
     if answer.best is not None:
         _add(curves, done, "search.best", answer.best.objective)
         tags["search.best_arm"] = answer.best.arm

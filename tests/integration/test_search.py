@@ -161,3 +161,9 @@ def test_a_proposal_of_a_finished_configuration_is_not_trained_again(
     assert len(study) > 2  # the repeats were told the finished configurations' values
     values = {t.params["training.epochs"]: t.value for t in study[:2]}
     assert all(t.value == values[t.params["training.epochs"]] for t in study)
+
+    # The space ran out at this budget: resuming has nothing to propose, so it starts no Ray.
+    again = ablate("resume", str(sweep_dir), env=env, timeout=WAIT_S)
+    assert again.returncode == 0, again.stderr
+    assert "0 to propose" not in again.stderr and "starting Ray" not in again.stderr
+    assert "2 trials (0 run now, 0 failed)" in again.stdout

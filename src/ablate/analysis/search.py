@@ -38,7 +38,11 @@ if TYPE_CHECKING:
     from ablate.analysis.contrasts import SweepMeans
     from ablate.search.space import Dimension
 
-PAIRED = ("judge_mean", "heldout_loss")  # objectives with per-prompt values: paired intervals
+# Objectives with per-prompt values: paired intervals (judge_t_mean is the mean of prompt means,
+# exactly what cell_group_mean centres on).
+PAIRED = ("judge_mean", "judge_t_mean", "heldout_loss")
+# Where a trial keeps an objective's own interval over prompts, when not <objective>_ci_low/high.
+OWN_BOUNDS = {"judge_t_mean": ("judge_t_low", "judge_t_high")}
 
 
 @dataclass(frozen=True)
@@ -48,13 +52,16 @@ class SearchTrial:
     data: TrialData
     role: str  # "search" | "confirm"
     values: Mapping[str, Any]  # readable name -> value
+    order: int = 0  # its configuration's place in the proposals (1 = first); 0: unknown
 
 
 def search_trial(data: TrialData, search: Mapping[str, Any] | None) -> SearchTrial | None:
     """None for a trial without a search record (not part of a search)."""
     if not search:
         return None
-    return SearchTrial(data, str(search.get("role", SEARCH)), dict(search.get("values") or {}))
+    order = search.get("order")
+    return SearchTrial(data, str(search.get("role", SEARCH)), dict(search.get("values") or {}),
+                       int(order) if isinstance(order, int) else 0)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,8 @@ def seed_interval(values: Sequence[float], confidence: float) -> Estimate:
     mean = statistics.fmean(values)
     if len(values) < 2:
         return Estimate(mean, method="1 seed: training randomness is not measured")
+    if statistics.stdev(values) == 0:
+        return Estimate(mean, method=f"no interval: the {len(values)} seeds gave one value")
     half = _t_quantile(confidence, len(values) - 1) * statistics.stdev(values)
     half /= math.sqrt(len(values))
     return Estimate(mean, mean - half, mean + half,
@@ -145,8 +154,9 @@ def _own_interval(trials: Sequence[SearchTrial], objective: str, mean: float) ->
     """One seed: the trial's own interval over prompts (<objective>_ci_low/high), if kept."""
     if len(trials) != 1:
         return None
-    low = objective_of(trials[0].data.metrics, f"{objective}_ci_low")
-    high = objective_of(trials[0].data.metrics, f"{objective}_ci_high")
+    low_key, high_key = OWN_BOUNDS.get(objective, (f"{objective}_ci_low", f"{objective}_ci_high"))
+    low = objective_of(trials[0].data.metrics, low_key)
+    high = objective_of(trials[0].data.metrics, high_key)
     if low is None or high is None:
         return None
     why = "the trial's interval over prompts (1 seed: training randomness not measured)"
@@ -185,8 +195,9 @@ def _results(
     """Each configuration with an objective, in proposal order, rank 0 (set by the caller)."""
     sweep = _paired_sweep(groups, objective)
     rows = []
-    for order, (arm, trials) in enumerate(groups.items(), start=1):
+    for index, (arm, trials) in enumerate(groups.items(), start=1):
         estimate = _estimate(trials, objective, sweep, confidence)
+        order = trials[0].order or index  # the ledger's proposal order when known
         if estimate is not None:
             rows.append(ConfigResult(0, arm, role, trials[0].data.n_examples, order,
                                      tuple(sorted(t.data.seed for t in trials)), estimate,
@@ -208,6 +219,8 @@ def _welch(a: Sequence[float], b: Sequence[float], confidence: float) -> tuple[E
     if len(a) < 2 or len(b) < 2:
         return Estimate(diff, method="needs 2 fresh seeds per configuration"), math.nan
     va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    if va + vb == 0:  # identical seeds on both sides: no spread to test against
+        return Estimate(diff, method="no interval: every fresh seed gave the same value"), math.nan
     df = satterthwaite_df([(va, len(a) - 1.0), (vb, len(b) - 1.0)]) if va + vb > 0 else 1.0
     low, high, _, p = _t_interval(diff, va + vb, df, confidence)
     return Estimate(diff, low, high, f"Welch t over seeds ({df:.1f} df; prompts fixed)"), p

@@ -26,6 +26,8 @@ OBJECTIVES = {
     "heldout_loss": "minimize",
     "train_loss": "minimize",
 }
+# Objectives only one judge mode measures.
+OBJECTIVE_MODES = {"judge_win_rate": "pairwise", "judge_excellent_rate": "absolute"}
 RANGE_KEYS = ("low", "high", "log", "step")
 # validate's check of settings as an arm sets them: (config, where, {setting: value}) -> problems
 SettingProblems = Callable[[Config, str, dict[str, Any]], list[str]]
@@ -87,12 +89,25 @@ def _range_problems(
         problems.append(f"{path}: a log range needs low > 0, got {low}")
     if spec.get("log") and spec.get("step") is not None:
         problems.append(f"{path}: give log or step, not both (Optuna samples one or the other)")
+    problems += _step_problems(config, path, name, spec.get("step"), high - low)
     if _setting_type(config, name) is int and not (low.is_integer() and high.is_integer()):
         problems.append(f"{path}: {name} is an integer setting; give integer low and high")
     for end in (low, high):
         value = int(end) if _setting_type(config, name) is int else float(end)
         problems += _value_problems(config, path, name, value, check)
     return problems
+
+
+def _step_problems(config: Config, path: str, name: str, step: Any, width: float) -> list[str]:
+    if step is None:
+        return []
+    if not _number(step) or step <= 0:
+        return [f"{path}: step must be a number > 0, got {step}"]
+    if _setting_type(config, name) is int and not float(step).is_integer():
+        return [f"{path}: {name} is an integer setting; give an integer step"]
+    if width > 0 and step > width:
+        return [f"{path}: step ({step}) is wider than the range ({width:g})"]
+    return []
 
 
 def _dimension_problems(
@@ -159,7 +174,14 @@ def _budget_problems(search: SearchConfig) -> list[str]:
     return problems
 
 
-def _choice_problems(search: SearchConfig) -> list[str]:
+def objectives(config: Config) -> dict[str, str]:
+    """The metrics this sweep's trials have that a search can optimise, with the better
+    direction: the judge's, the losses, and each task's accuracy (evaluation.tasks)."""
+    tasks = {f"task_{name}_accuracy": "maximize" for name in config.evaluation.tasks}
+    return OBJECTIVES | tasks
+
+
+def _choice_problems(config: Config, search: SearchConfig) -> list[str]:
     problems = []
     if search.sampler not in SAMPLERS:
         problems.append(
@@ -168,11 +190,17 @@ def _choice_problems(search: SearchConfig) -> list[str]:
         )
     elif search.sampler == "cmaes" and importlib.util.find_spec("cmaes") is None:
         problems.append("search.sampler: cmaes needs the cmaes package: pip install cmaes")
-    if search.objective not in OBJECTIVES:
-        names = sorted(OBJECTIVES)
+    if search.objective not in objectives(config):
+        names = sorted(objectives(config))
         problems.append(
             f"search.objective: '{search.objective}' is not a trial metric a search can "
             f"optimise ({', '.join(names)}).{suggest(search.objective, names)}"
+        )
+    needs = OBJECTIVE_MODES.get(search.objective)
+    if needs is not None and config.judge.mode != needs:
+        problems.append(
+            f"search.objective: {search.objective} is measured by a {needs} judge only; "
+            f"judge.mode is {config.judge.mode} (choose judge_mean, or judge.mode={needs})"
         )
     if search.direction is not None and search.direction not in DIRECTIONS:
         problems.append(f"search.direction: '{search.direction}' is not one of {list(DIRECTIONS)}")
@@ -185,7 +213,7 @@ def search_problems(config: Config, check: SettingProblems | None = None) -> lis
     search = config.search
     if search is None:
         return []
-    problems = _choice_problems(search) + _budget_problems(search)
+    problems = _choice_problems(config, search) + _budget_problems(search)
     problems += _arm_problems(config, search) + _mixture_problems(config, search)
     for name, spec in space_entries(dict(search.space)).items():
         problems += _dimension_problems(config, name, spec, check)

@@ -70,11 +70,14 @@ def optuna_searcher(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     search = config.search
     assert search is not None
+    # A resumed search draws afresh: with the first command's seed, a random sampler (or TPE's
+    # random start) would propose the finished configurations again, one by one.
+    seed = search.seed if not told else (search.seed * 1_000_003 + len(told)) % 2**32
     searcher = OptunaSearch(
         space=sampler_distributions(config),
         metric=METRIC,
         mode="max" if direction(config) == "maximize" else "min",
-        sampler=_sampler(search.sampler, search.seed, search.trials, concurrent),
+        sampler=_sampler(search.sampler, seed, search.trials, concurrent),
         study_name=config.name,
         storage=_fresh_storage(study_path, config.name),
     )

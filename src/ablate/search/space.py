@@ -3,9 +3,9 @@
 Two views of one configuration:
 - the sampler's parameters: one per searched setting, `n_examples` when the sweep has several
   sizes, and the mixture drawn by stick breaking (below);
-- the readable values: each setting as the trial runs it (rounded, see ROUNDING), the size, and
-  each pool's weight `mixture.<pool>`. Trials are keyed by the readable values, so two draws
-  that round to the same configuration are one trial, trained once.
+- the readable values: each setting as the trial runs it (rounded: SIGNIFICANT_DIGITS), the
+  size, and each pool's weight `mixture.<pool>`. Trials are keyed by the readable values, so
+  two draws that round to the same configuration are one trial, trained once.
 
 Mixture weights on the simplex by stick breaking: for pools p_1..p_k the sampler draws
 u_1..u_(k-1) uniform on [0, 1] (parameters `mixture.<p_i>`), and p_i takes the share
@@ -52,6 +52,7 @@ class Dimension:
 
 
 def natural_direction(objective: str) -> str:
+    """Better is larger, but for the losses and the unscored rate (a task's accuracy: larger)."""
     return OBJECTIVES.get(objective, "maximize")
 
 
@@ -139,6 +140,15 @@ def _round(value: float) -> float:
     return round(value, digits)
 
 
+def _within(dim: Dimension, value: float) -> float:
+    """Rounded (SIGNIFICANT_DIGITS) and kept inside the range: 1.2345e-5 must not round below
+    a low end of 1.2345e-5. A stepped range's draws lie on its grid already: only float noise
+    goes."""
+    rounded = round(value, 12) if dim.step else _round(value)
+    return min(max(rounded, dim.low if dim.low is not None else rounded),
+               dim.high if dim.high is not None else rounded)  # fmt: skip
+
+
 def stick_weights(pools: list[str], breaks: list[float]) -> dict[str, float]:
     """The simplex point of k - 1 uniform draws (module docstring), before rounding."""
     left, weights = 1.0, {}
@@ -172,7 +182,7 @@ def readable_values(config: Config, params: dict[str, Any]) -> dict[str, Any]:
             continue
         value = params[dim.name]
         if dim.kind == "float":
-            value = _round(float(value))
+            value = _within(dim, float(value))
         elif dim.kind == "int":
             value = int(value)
         values[dim.name] = value

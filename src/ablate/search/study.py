@@ -100,10 +100,16 @@ def saved_search(saved: list[Trial], planner: SearchPlanner) -> SavedSearch:
             dropped.append(f"configuration {label} lies outside the current search space")
             continue
         proposals.append(planner.trials(params))
-    confirm = []
-    for trials in configurations(saved, CONFIRM).values():
+    confirm: list[Trial] = []
+    searched = {t.folder for ts in proposals for t in ts}
+    for label, trials in configurations(saved, CONFIRM).items():
         params = dict((trials[0].search or {})["params"])
-        confirm += planner.trials(params, CONFIRM, sorted({x.seed for x in trials}))
+        if not params_fit(planner.config, params):
+            dropped.append(f"the confirmation of {label} lies outside the current search space")
+            continue
+        seeds = sorted({x.seed for x in trials})
+        # A seed the search itself now runs (sweep.seeds grew) is that trial, not a second one.
+        confirm += [t for t in planner.trials(params, CONFIRM, seeds) if t.folder not in searched]
     return SavedSearch(proposals, confirm, dropped)
 
 
@@ -153,7 +159,8 @@ class SearchBook:
     hears a configuration's mean objective once all its seeds are done.
 
     `finished`: label -> objective of configurations done before this command (already told);
-    `unfinished`: configurations proposed before whose trials are not all done: run first and
+    `unfinished`: configurations proposed before whose trials are not all done: their seeds not
+    done run first (`done`: folder -> objective of their seeds already done), then they are
     told as new points. The budget counts distinct configurations, earlier ones included."""
 
     planner: SearchPlanner
@@ -161,6 +168,7 @@ class SearchBook:
     finished: dict[str, float | None]
     unfinished: list[list[Trial]]
     on_new: Callable[[list[Trial]], None]  # write a new configuration's trials to the ledger
+    done: dict[str, float | None] = field(default_factory=dict)
     proposed: int = 0
     repeats: int = 0
     exhausted: bool = False
@@ -170,8 +178,9 @@ class SearchBook:
     def __post_init__(self) -> None:
         self.proposed = len(self.finished) + len(self.unfinished)
         for trials in self.unfinished:
-            self.running[trials[0].arm] = _Running(trials)
-            self.queue += trials
+            values = {t.folder: self.done[t.folder] for t in trials if t.folder in self.done}
+            self.running[trials[0].arm] = _Running(trials, values)
+            self.queue += [t for t in trials if t.folder not in values]
 
     def next_trial(self, ask: Ask, tell: Tell, new_id: Callable[[], str]) -> Trial | str | None:
         """The next trial to run; "finished" when the budget is spent; None: not now."""

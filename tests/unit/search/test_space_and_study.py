@@ -91,6 +91,15 @@ def test_readable_values_round_settings_and_give_every_weight(config: Config) ->
                       "mixture.a": 0.25, "mixture.b": 0.75}  # fmt: skip
 
 
+def test_rounding_keeps_a_draw_inside_its_range(tmp_path: Path) -> None:
+    space = {"training.learning_rate": {"low": 1.2345e-4, "high": 9.9951e-3, "log": True}}
+    config = load(write(tmp_path, SEARCH | {"space": space}))
+    low = readable_values(config, {"training.learning_rate": 1.2345e-4, "mixture.a": 0.5})
+    high = readable_values(config, {"training.learning_rate": 9.9951e-3, "mixture.a": 0.5})
+    assert low["training.learning_rate"] == 1.2345e-4  # 1.23e-4 would fall below the range
+    assert high["training.learning_rate"] == 9.9951e-3  # 0.01 would lie above it
+
+
 def test_params_outside_an_edited_space_are_recognised(config: Config) -> None:
     inside = {"training.learning_rate": 1e-3, "training.epochs": 1, "mixture.a": 0.5}
     assert params_fit(config, inside)
@@ -116,6 +125,14 @@ def test_params_outside_an_edited_space_are_recognised(config: Config) -> None:
         ({"sampler": "bayes"}, "search.sampler: 'bayes' is not one of"),
         ({"trials": 0}, "search.trials: the budget must be >= 1"),
         ({"confirm": {"top": 9, "seeds": 2}}, "search.confirm.top: must be in [1, 4]"),
+        ({"space": {"training.epochs": {"low": 1, "high": 9, "step": 0}}},
+         "search.space.training.epochs: step must be a number > 0, got 0"),
+        ({"space": {"training.epochs": {"low": 1, "high": 9, "step": 0.5}}},
+         "training.epochs is an integer setting; give an integer step"),
+        ({"space": {"training.weight_decay": {"low": 0.0, "high": 0.1, "step": 0.5}}},
+         "search.space.training.weight_decay: step (0.5) is wider than the range (0.1)"),
+        ({"objective": "judge_win_rate"},
+         "search.objective: judge_win_rate is measured by a pairwise judge only"),
     ],
 )  # fmt: skip
 def test_bad_searches_name_the_dotted_path(
@@ -219,6 +236,20 @@ def test_a_resumed_book_runs_unfinished_first_and_keeps_the_budget(config: Confi
     assert book.next_trial(sampler.ask, sampler.tell, sampler.new_id) == "finished"  # 3 of 3
     book.trial_done(first, None, sampler.tell, lambda p, v: told_new.append((p, v)))
     assert told_new == [(P2, None)]  # never asked in this command: told as a new point
+
+
+def test_a_resumed_configuration_runs_only_its_seeds_not_done(tmp_path: Path) -> None:
+    config = load(write(tmp_path, SEARCH, {"sizes": [16], "seeds": [0, 1]}))
+    trials = planner_for(config).trials(P1)
+    book = SearchBook(planner_for(config), 1, {}, [trials], lambda ts: None,
+                      done={trials[0].folder: 2.0})  # fmt: skip
+    sampler = FakeSampler([])
+    told: list[tuple[dict[str, Any], float | None]] = []
+    only = book.next_trial(sampler.ask, sampler.tell, sampler.new_id)
+    assert isinstance(only, Trial) and only.seed == 1  # seed 0 is done: not run again
+    assert book.next_trial(sampler.ask, sampler.tell, sampler.new_id) == "finished"
+    book.trial_done(only, 4.0, sampler.tell, lambda p, v: told.append((p, v)))
+    assert told == [(P1, 3.0)]  # the mean over both seeds
 
 
 def test_an_exhausted_space_ends_the_search(config: Config) -> None:
