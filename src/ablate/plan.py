@@ -110,6 +110,19 @@ def _without(section: Any, *memory_only: str) -> dict[str, Any]:
     return values
 
 
+# Where a task's problems sit is not what they are: their content enters the generate key
+# through the evaluation fingerprint (ablate.data.pools.fingerprints, given the tasks).
+NOT_KEYED_TASK = ("path", "dataset")
+
+
+def task_settings(config: Config) -> dict[str, Any]:
+    """Each task's settings that change its rows (its name too: it names the metrics)."""
+    return {
+        name: {k: v for k, v in asdict(task).items() if k not in NOT_KEYED_TASK}
+        for name, task in config.evaluation.tasks.items()
+    }
+
+
 def data_fingerprint(weights: dict[str, float], pool_fingerprints: dict[str, str]) -> Any:
     """What a trial's data is: one pool's fingerprint (as before mixtures existed, so old
     trials keep their ids), or each pool's fingerprint with its weight (names do not matter)."""
@@ -136,7 +149,9 @@ def stage_keys(
         training.pop("lora")  # LoRA settings do not touch a full fine-tune
     model = [asdict(config.model), code.model_build]
     keys["train"] = stable_hash([[v["train"], code.chat_template], keys["select"], model, training])
-    evaluation = [eval_fingerprint, config.evaluation.max_prompts]
+    evaluation: list[Any] = [eval_fingerprint, config.evaluation.max_prompts]
+    if config.evaluation.tasks:  # keyed only when set: sweeps without tasks keep their ids
+        evaluation.append(task_settings(config))
     generation = asdict(config.generation)
     keys["generate"] = stable_hash([v["generate"], keys["train"], generation, evaluation])
     keys |= judge_keys(config, keys["generate"], code, judge_fingerprint, None)

@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "ablate.models": 2,
     "ablate.judge": 2,
     "ablate.ledger": 2,
+    "ablate.tasks": 2,  # task metrics: problems, scorers, evaluation (no judge)
     # 3 stages
     "ablate.stages": 3,
     # 4 the driver's parts: scheduling, tracking, reporting, reading results, checks

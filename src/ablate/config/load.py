@@ -132,6 +132,9 @@ def resolve_relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     prompts = _mapping(data.get("evaluation")).get("prompts")
     if isinstance(prompts, dict) and isinstance(prompts.get("path"), str):
         prompts["path"] = _absolute(prompts["path"], base)
+    for task in _mapping(_mapping(data.get("evaluation")).get("tasks")).values():
+        if isinstance(task, dict) and isinstance(task.get("path"), str):
+            task["path"] = _absolute(task["path"], base)
     judge = data.get("judge")
     for key in ("template", "reference_file", "cache_path"):
         if isinstance(judge, dict) and isinstance(judge.get(key), str):

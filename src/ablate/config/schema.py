@@ -192,11 +192,34 @@ class JudgeConfig:
 
 
 @dataclass
+class TaskConfig:
+    """A task with verifiable answers, scored without a judge (ablate.tasks; README "Task
+    metrics"). Its name (a key of evaluation.tasks) names its metrics: task_<name>_accuracy."""
+
+    source: str = MISSING  # jsonl | hf | arithmetic (the project's own word problems)
+    path: str | None = None  # jsonl: the file, relative to the file that names it
+    dataset: str | None = None  # hf: a hub name or a folder saved with save_to_disk
+    split: str = "test"  # hf
+    prompt_field: str = "question"  # jsonl / hf: GSM8K's column names by default
+    answer_field: str = "answer"
+    scorer: str = "exact_number"  # exact_number | choice | regex | contains
+    pattern: str | None = None  # regex: its first group (or whole match) is the answer
+    # arithmetic: how many problems (required); jsonl / hf: the first N (None = all).
+    size: int | None = None
+    seed: int = 0  # arithmetic: which problems (sampling draws from the trial's seed)
+    decoding: str = "greedy"  # greedy | sampled (generation.temperature and top_p)
+    samples: int = 1  # responses per prompt (sampled only; greedy gives one)
+    max_new_tokens: int = 256
+
+
+@dataclass
 class EvaluationConfig:
     prompts: PoolConfig = field(default_factory=lambda: PoolConfig(source="synthetic", size=100))
     max_prompts: int | None = None  # the first N prompts; None = all
     confidence: float = 0.95
     bootstrap_resamples: int = 10_000
+    # name -> a task scored without a judge (task_<name>_accuracy with its interval).
+    tasks: dict[str, TaskConfig] = field(default_factory=dict)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from ablate.config.arms import (
 )
 from ablate.config.schema import ArmConfig, Config, LoraSettings, checkpoint_interval
 from ablate.config.search import search_problems
+from ablate.config.tasks import task_problems
 from ablate.registry import suggest
 
 # (config, whole sweep or pools only) -> problems only the plug-ins know about.
@@ -328,5 +329,6 @@ def semantic_problems(
         problems += generation_problems(config)
         problems += analysis_problems(config)
         problems += search_problems(config, _setting_problems)
+        problems += task_problems(config)
         problems += runtime_problems(config)
     return problems + (plugins(config, require_sweep) if plugins else [])

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ablate.config.schema import PoolConfig
+from ablate.config.schema import PoolConfig, TaskConfig
 from ablate.data.build import BuildStats, Record
 from ablate.data.sources import source
 from ablate.errors import UserError
@@ -80,9 +80,18 @@ def pool_folder(pools_dir: Path, pool: PoolConfig) -> Path:
 
 
 def fingerprints(
-    pools: dict[str, PoolConfig], evaluation: PoolConfig
+    pools: dict[str, PoolConfig],
+    evaluation: PoolConfig,
+    tasks: dict[str, TaskConfig] | None = None,
 ) -> tuple[dict[str, str], str]:
-    return {name: pool_key(p) for name, p in pools.items()}, pool_key(evaluation)
+    """Each pool's key, and the evaluation's: its prompts' key, with the content of its tasks
+    when there are any (without, the prompts' key alone, as before tasks existed)."""
+    eval_fp = pool_key(evaluation)
+    if tasks:
+        from ablate.tasks.sets import tasks_fingerprint
+
+        eval_fp = stable_hash([eval_fp, tasks_fingerprint(tasks)])
+    return {name: pool_key(p) for name, p in pools.items()}, eval_fp
 
 
 def _write_records(records: Any, path: Path, stats: BuildStats) -> int:

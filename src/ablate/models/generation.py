@@ -157,16 +157,18 @@ def _sample_batch(
     stop_ids = stop_token_ids(tokenizer)
     torch.manual_seed(seed)
     started = time.perf_counter()
+    sampling = cfg.temperature > 0  # temperature 0: greedy (task metrics decode so)
     with torch.no_grad():
         output = lm.model.generate(
             input_ids=input_ids.to(lm.device),
             attention_mask=mask.to(lm.device),
-            do_sample=cfg.temperature > 0,
-            temperature=cfg.temperature if cfg.temperature > 0 else None,
-            top_p=cfg.top_p,
+            do_sample=sampling,
+            # Greedy ignores the sampling settings; None keeps transformers from warning so.
+            temperature=cfg.temperature if sampling else None,
+            top_p=cfg.top_p if sampling else None,
             # LIMA samples from the nucleus only: no top-k cut (transformers' default is 50, a
             # model's generation_config may set another), as vLLM samples by default.
-            top_k=0,
+            top_k=0 if sampling else None,
             repetition_penalty=cfg.repetition_penalty,
             max_new_tokens=cfg.max_new_tokens,
             num_return_sequences=cfg.samples_per_prompt,

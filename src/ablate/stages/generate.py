@@ -1,9 +1,12 @@
-"""Generate: K samples per evaluation prompt from the fine-tuned model, and the held-out loss
-on the prompts' reference responses (per prompt, so its interval can resample prompts).
+"""Generate: K samples per evaluation prompt from the fine-tuned model, the held-out loss
+on the prompts' reference responses (per prompt, so its interval can resample prompts), and,
+when evaluation.tasks is set, the tasks' scored responses (tasks.jsonl).
 
-The held-out loss is a forward pass, always computed with transformers, and first: with the
-vllm backend the transformers model is then freed before the engine starts, so the two never
-hold the GPU at once (and a merged model for vLLM is saved from it, already in memory)."""
+The held-out loss and the tasks always run with transformers, and first: with the vllm
+backend the transformers model is then freed before the engine starts, so the two never hold
+the GPU at once (and a merged model for vLLM is saved from it, already in memory). Task
+prompts are short and few next to the evaluation's; loading the model a second time into
+vLLM for them would cost more than it saves."""
 
 from __future__ import annotations
 
@@ -18,6 +21,9 @@ from ablate.stages.context import TrialContext
 if TYPE_CHECKING:
     from ablate.models.generation import DecodeMeter, LoadedModel
     from ablate.records import HeldoutRow, Sample
+    from ablate.tasks.records import TaskRow
+
+    Generated = tuple[list[Sample], list[HeldoutRow], list[TaskRow]]
 
 SAMPLES = "samples.jsonl"
 HELDOUT_FILE = "heldout_losses.jsonl"  # per prompt: loss sum and tokens of its reference
@@ -39,19 +45,29 @@ def _heldout(ctx: TrialContext, lm: LoadedModel, prompts: list[dict[str, Any]]) 
     return heldout_losses(lm, prompts, t.max_seq_length, t.micro_batch_size)
 
 
-def _with_hf(
-    ctx: TrialContext, prompts: list[dict[str, Any]], meter: DecodeMeter
-) -> tuple[list[Sample], list[HeldoutRow]]:
+def _tasks(ctx: TrialContext, lm: LoadedModel) -> list[TaskRow]:
+    """The tasks' scored rows; none without evaluation.tasks. Their decoding is metered apart,
+    so the evaluation prompts' generation figures stay theirs."""
+    cfg = ctx.config
+    if not cfg.evaluation.tasks:
+        return []
+    from ablate.tasks.evaluate import evaluate_tasks
+
+    return evaluate_tasks(lm, cfg.evaluation.tasks, cfg.generation, ctx.trial.seed)
+
+
+def _with_hf(ctx: TrialContext, prompts: list[dict[str, Any]], meter: DecodeMeter) -> Generated:
     from ablate.models.generation import generate_samples
 
     lm = _load(ctx)
-    losses = _heldout(ctx, lm, prompts)
-    return generate_samples(lm, prompts, ctx.config.generation, ctx.trial.seed, meter), losses
+    losses, rows = _heldout(ctx, lm, prompts), _tasks(ctx, lm)
+    samples = generate_samples(lm, prompts, ctx.config.generation, ctx.trial.seed, meter)
+    return samples, losses, rows
 
 
 def _with_vllm(
     ctx: TrialContext, prompts: list[dict[str, Any]], meter: DecodeMeter, out: Path
-) -> tuple[list[Sample], list[HeldoutRow]]:
+) -> Generated:
     from ablate.models.load import free_accelerator_memory
     from ablate.models.vllm_generation import (
         generate_with_vllm,
@@ -61,7 +77,7 @@ def _with_vllm(
 
     cfg, scratch = ctx.config, out / MERGED
     lm = _load(ctx)
-    losses = _heldout(ctx, lm, prompts)
+    losses, rows = _heldout(ctx, lm, prompts), _tasks(ctx, lm)
     served = served_model(
         ctx.stage_path("train", "model"), cfg.model.name_or_path, cfg.model.revision, scratch
     )
@@ -77,7 +93,7 @@ def _with_vllm(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     free_accelerator_memory()  # for the stages after (an in-process judge)
-    return samples, losses
+    return samples, losses, rows
 
 
 def run_generate(ctx: TrialContext, out: Path) -> None:
@@ -87,11 +103,15 @@ def run_generate(ctx: TrialContext, out: Path) -> None:
     prompts = evaluation_records(cfg.evaluation.prompts, cfg.evaluation.max_prompts)
     meter = DecodeMeter()
     if cfg.generation.backend == "vllm":
-        samples, losses = _with_vllm(ctx, prompts, meter, out)
+        samples, losses, task_rows = _with_vllm(ctx, prompts, meter, out)
     else:
-        samples, losses = _with_hf(ctx, prompts, meter)
+        samples, losses, task_rows = _with_hf(ctx, prompts, meter)
     write_jsonl(out / SAMPLES, samples)
     write_jsonl(out / HELDOUT_FILE, losses)
+    if cfg.evaluation.tasks:  # only then: a trial without tasks has the files it always had
+        from ablate.tasks.records import TASKS_FILE
+
+        write_jsonl(out / TASKS_FILE, task_rows)
     stats = {
         "heldout_loss": heldout_loss(losses),
         "eval_prompts": len(prompts),

@@ -1,5 +1,6 @@
 """Score: a trial's metrics from its files: the judge score with its intervals, outcome shares
-and the unscored rate (prompt-resampled), judge accounting, held-out loss, training facts."""
+and the unscored rate (prompt-resampled), judge accounting, held-out loss, task accuracies,
+training facts."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ablate.stages.generate import HELDOUT_FILE, SAMPLES
 from ablate.stages.judge import ACCOUNTING, JUDGMENTS
 from ablate.stages.select import data_counts
 from ablate.stats import Interval, summarize_scores
+from ablate.tasks.records import TASKS_FILE, TaskRow, read_task_rows
 
 METRICS = "metrics.json"
 
@@ -97,6 +99,32 @@ def heldout_metrics(
         "heldout_loss",
         lambda: heldout_loss_interval(means, tokens, confidence, resamples, seed),
     )
+
+
+def task_metrics(
+    rows: list[TaskRow], confidence: float, resamples: int, seed: int
+) -> dict[str, Any]:
+    """Per task: accuracy over its responses, its interval resampling prompts (a prompt's
+    samples share its difficulty; Clopper-Pearson over prompts at 0 or 1), and its prompts."""
+    from ablate.stats import cluster_bootstrap_share
+
+    by_task: dict[str, dict[str, list[str | None]]] = defaultdict(lambda: defaultdict(list))
+    unread: dict[str, int] = defaultdict(int)
+    for row in rows:
+        by_task[row["task"]][row["prompt_id"]].append("correct" if row["correct"] else "wrong")
+        unread[row["task"]] += row["reason"] is not None
+    metrics: dict[str, Any] = {}
+    for task, by_prompt in by_task.items():
+        verdicts = list(by_prompt.values())
+        n = sum(len(p) for p in verdicts)
+        prefix = f"task_{task}_accuracy"
+        metrics[prefix] = sum(p.count("correct") for p in verdicts) / n
+        share = partial(cluster_bootstrap_share, verdicts, "correct", confidence, resamples, seed)
+        metrics |= _interval_metrics(prefix, share)
+        metrics[f"task_{task}_prompts"] = len(verdicts)
+        # Responses with no readable answer (no number, no letter): counted wrong, shown apart.
+        metrics[f"task_{task}_unreadable_rate"] = unread[task] / n
+    return metrics
 
 
 def sample_metrics(samples: list[Sample]) -> dict[str, Any]:
@@ -189,6 +217,11 @@ def run_score(ctx: TrialContext, out: Path) -> None:
     if heldout.is_file():  # trials generated before per-prompt losses were kept have none
         metrics |= heldout_metrics(
             read_heldout_rows(heldout), e.confidence, e.bootstrap_resamples, ctx.trial.seed
+        )
+    tasks = ctx.stage_path("generate", TASKS_FILE)
+    if tasks.is_file():  # only trials with evaluation.tasks have task rows
+        metrics |= task_metrics(
+            read_task_rows(tasks), e.confidence, e.bootstrap_resamples, ctx.trial.seed
         )
     metrics |= read_json(ctx.stage_path("train", "stats.json"))
     metrics |= data_counts(ctx)
