@@ -14,7 +14,14 @@ from ablate.analysis.sweep import Design, SweepAnalysis, TrialData, analyze_swee
 from ablate.config.arms import variants
 from ablate.config.schema import Config, PoolConfig
 from ablate.report import ArmInfo, ReportContext, ReportFiles, TrialRow, write_report
-from ablate.results import TrialState, heldout_by_prompt, judge_scores, loss_curve, overrides_text
+from ablate.results import (
+    TrialState,
+    heldout_by_prompt,
+    judge_scores,
+    loss_curve,
+    overrides_text,
+    response_lengths,
+)
 
 if TYPE_CHECKING:
     from ablate.search_report import SearchFiles
@@ -75,6 +82,7 @@ def trial_data(sweep_dir: Path, states: list[TrialState]) -> list[TrialData]:
                 float(loss) if isinstance(loss, int | float) else None,
                 heldout_by_prompt(sweep_dir, t),
                 metrics,
+                response_lengths(sweep_dir, t),
             )
         )
     return data
@@ -215,7 +223,14 @@ def _search_answer(config: Config, sweep_dir: Path, states: list[TrialState]) ->
     assert config.search is not None
     done = [s for s in states if s.done]
     data = trial_data(sweep_dir, states)  # the done trials, in the same order
-    found = [search_trial(d, s.trial.search) for d, s in zip(data, done, strict=True)]
+    # Each configuration's place among all proposals (done or not): the order MLflow and the
+    # history plot show, which a configuration finishing late must not shift.
+    order: dict[str, int] = {}
+    for s in states:
+        if s.trial.search and s.trial.search.get("role") == "search":
+            order.setdefault(s.trial.arm, len(order) + 1)
+    found = [search_trial(d, (s.trial.search or {}) | {"order": order.get(s.trial.arm, 0)})
+             if s.trial.search else None for d, s in zip(data, done, strict=True)]  # fmt: skip
     return analyze_search([t for t in found if t is not None], dimensions(config),
                           config.search.objective, direction(config),
                           config.evaluation.confidence)  # fmt: skip

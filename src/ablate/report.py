@@ -18,7 +18,9 @@ from pathlib import Path
 
 from ablate import plots
 from ablate.analysis.contrasts import Contrast
+from ablate.analysis.length import LengthAdjusted, LengthSlope
 from ablate.analysis.sweep import Comparison, Fit, Point, SweepAnalysis
+from ablate.analysis.verdicts import MOSTLY_LENGTH
 from ablate.files import atomic_write_text
 
 QUESTION = (
@@ -37,6 +39,16 @@ COMPARISON_COLUMNS = [
     "p_value",
     "p_holm",
     "verdict",
+    # Adjusted for response length (ablate.analysis.length; README "Reading the report").
+    "diff_length_adjusted",
+    "low_length_adjusted",
+    "high_length_adjusted",
+    "length_share",
+    "p_length_adjusted",
+    "length_diff_tokens",
+    "length_diff_low",
+    "length_diff_high",
+    "length_flag",
 ]
 FIT_COLUMNS = ["arm", "metric", "slope", "low", "high", "verdict", "method", "text"]
 CELL_COLUMNS = [
@@ -183,6 +195,19 @@ def _csv_text(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 # --- CSVs ------------------------------------------------------------------------------------
 
 
+def _length_csv(la: LengthAdjusted | None) -> list[str]:
+    """The length-adjusted columns; empty when no adjustment was made."""
+    if la is None:
+        return [""] * 9
+    k, d = la.contrast, la.length_diff
+    p = la.p_adjusted if la.p_adjusted is not None else k.p_value
+    return [
+        *(_csv6(x) for x in (k.estimate, k.low, k.high, la.share, p)),
+        *(_csv6(x) for x in (d.estimate, d.low, d.high)),
+        la.flag or "",
+    ]
+
+
 def comparisons_csv(analysis: SweepAnalysis) -> str:
     rows = []
     for c in analysis.comparisons:
@@ -201,6 +226,7 @@ def comparisons_csv(analysis: SweepAnalysis) -> str:
                 _csv6(k.p_value),
                 _csv6(c.verdict.p_adjusted),
                 c.verdict.label,
+                *_length_csv(c.length_adjusted),
             ]
         )
     return _csv_text(COMPARISON_COLUMNS, rows)
@@ -351,8 +377,10 @@ def _comparisons(analysis: SweepAnalysis, figures: dict[str, str]) -> list[str]:
         )
         return [*lines, f"None: {reason}.", "", *_figure("differences.png", "", figures)]
     holm = any(c.verdict.p_adjusted is not None for c in analysis.comparisons)
+    length = any(c.length_adjusted is not None for c in analysis.comparisons)
     header = ["arm", "baseline", "n", "difference [interval]", "p"]
     header += ["p (Holm)"] if holm else []
+    header += ["length-adjusted [interval]", "tokens, arm - baseline"] if length else []
     header += ["prompts", "seeds", "verdict"]
     rows = []
     for c in analysis.comparisons:
@@ -365,10 +393,86 @@ def _comparisons(analysis: SweepAnalysis, figures: dict[str, str]) -> list[str]:
             _p(k.p_value),
         ]
         row += [_p(c.verdict.p_adjusted)] if holm else []
-        rows.append([*row, str(k.n_prompts), str(k.n_seeds), c.verdict.label])
+        row += _length_cells(c.length_adjusted) if length else []
+        rows.append([*row, str(k.n_prompts), str(k.n_seeds), _verdict_cell(c)])
     lines += [*_table(header, rows), ""]
     lines += [*_methods(c.contrast for c in analysis.comparisons), ""]
+    lines += _length_section(analysis)
     return lines + _figure("differences.png", "Arm differences", figures)
+
+
+def _tokens(x: float | None) -> str:
+    return f"{x:+.1f}" if x is not None and math.isfinite(x) else "n/a"
+
+
+def _length_cells(la: LengthAdjusted | None) -> list[str]:
+    if la is None:
+        return ["n/a (not adjusted)", "n/a"]
+    d = la.length_diff
+    tokens = f"{_tokens(d.estimate)} [{_tokens(d.low)}, {_tokens(d.high)}]"
+    return [_contrast(la.contrast, sign=True), tokens]
+
+
+def _verdict_cell(c: Comparison) -> str:
+    la = c.length_adjusted
+    if la is None or la.flag is None:
+        return c.verdict.label
+    mostly = la.flag == MOSTLY_LENGTH and la.share is not None
+    share = f" ({la.share:.0%} of the difference)" if mostly else ""
+    return f"{c.verdict.label}; {la.flag}{share}"
+
+
+def _g(x: float) -> str:
+    return f"{x:+.3g}"
+
+
+def _length_section(analysis: SweepAnalysis) -> list[str]:
+    """The length adjustment: its slope, the rule of the flag, and each cell's mean length."""
+    slope, conf = analysis.length_slope, f"{analysis.design.confidence:.0%}"
+    lines = ["### Response length", ""]
+    if slope is None:
+        lines += [f"Not adjusted for response length: {analysis.length_note}.", ""]
+    else:
+        lines += _length_text(slope)
+    if any(p.length is not None for p in analysis.points):
+        lines += [f"Mean response tokens of the scored responses [{conf} interval]:", ""]
+        lines += [*_grid(analysis, _length_point), ""]
+    return lines
+
+
+def _length_text(slope: LengthSlope) -> list[str]:
+    conf = f"{slope.confidence:.0%}"
+    alpha = f"{1 - slope.confidence:.2g}"
+    return [
+        "Judges favour longer answers, so each difference is also shown adjusted for length: "
+        "minus the judge's points per response token times the arms' mean length difference. "
+        f"The slope, {_g(slope.slope)} points per token [{conf} interval {_g(slope.low)}, "
+        f"{_g(slope.high)}], is estimated within trial and prompt (between one trial's samples "
+        f"of one prompt; {slope.n_prompts} prompts, {slope.n_samples} samples), so no "
+        "difference between arms enters it; the assumption is that the judge rewards a token "
+        "the same whether an answer is longer by chance or because its arm writes longer. "
+        "The adjusted interval includes the slope's uncertainty.",
+        "",
+        'Rules declared before the data: a comparison is "mostly length" when it says "A beats '
+        f'B" and its length-adjusted difference has p >= {alpha} (Holm-adjusted the same way), '
+        'and "A beats B after length adjustment" when the adjusted difference has p < '
+        f"{alpha} and the verdict says otherwise. "
+        "The share of a difference due to length, (difference - adjusted) / difference, is "
+        "comparisons.csv's length_share, without an interval (a ratio whose denominator's "
+        "interval can hold 0).",
+        "",
+    ]
+
+
+def _length_point(p: Point | None, planned: int) -> str:
+    if p is None:
+        return "missing"
+    if p.length is None:
+        return "n/a"
+    c = p.length
+    if not (math.isfinite(c.low) and math.isfinite(c.high)):
+        return f"{c.estimate:.1f} (no interval: {c.method})"
+    return f"{c.estimate:.1f} [{c.low:.1f}, {c.high:.1f}]"
 
 
 def _at(c: Comparison) -> str:
@@ -638,7 +742,10 @@ def _comparison_line(c: Comparison) -> tuple[str, str, str]:
     holm = " (Holm)" if c.verdict.p_adjusted is not None else ""
     seeds = "" if k.seed_variance_measured else "; prompts only: 1 seed"
     numbers = f"{_contrast(k, sign=True)}, p{holm} = {p:.3g}{seeds}"
-    return f"{c.arm} - {c.baseline} @ {_at(c)}", c.verdict.label, numbers
+    la = c.length_adjusted
+    if la is not None:
+        numbers += f"; length-adjusted {_contrast(la.contrast, sign=True)}"
+    return f"{c.arm} - {c.baseline} @ {_at(c)}", _verdict_cell(c), numbers
 
 
 def verdict_lines(analysis: SweepAnalysis) -> list[tuple[str, str, str]]:

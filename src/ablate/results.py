@@ -146,6 +146,26 @@ def judge_scores(sweep_dir: Path, trial: Trial) -> dict[str, list[float | None]]
     return scores
 
 
+def response_lengths(sweep_dir: Path, trial: Trial) -> dict[str, list[float | None]] | None:
+    """prompt id -> the response tokens of each judged sample, aligned with judge_scores (the
+    judgments joined with generate/samples.jsonl on prompt id and sample); None when the
+    samples file is missing. A judgment whose sample has no length gets None."""
+    path = trial_root(sweep_dir, trial) / "generate" / "samples.jsonl"
+    if not path.is_file():
+        return None
+    tokens: dict[tuple[str, Any], float] = {}
+    for row in read_jsonl_lenient(path):
+        n = row.get("n_tokens")
+        if isinstance(n, int | float) and not isinstance(n, bool):
+            tokens[(str(row.get("prompt_id")), row.get("sample"))] = float(n)
+    ledger = TrialLedger(trial_root(sweep_dir, trial), trial.judge_name)
+    lengths: dict[str, list[float | None]] = {}
+    for j in read_jsonl_lenient(ledger.stage_dir("judge") / "judgments.jsonl"):
+        pid = str(j.get("prompt_id"))
+        lengths.setdefault(pid, []).append(tokens.get((pid, j.get("sample"))))
+    return lengths
+
+
 def heldout_by_prompt(sweep_dir: Path, trial: Trial) -> dict[str, tuple[float, int]] | None:
     """prompt id -> (loss sum, tokens) of its reference response; None when the trial was
     generated before these were kept."""

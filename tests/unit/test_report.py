@@ -229,3 +229,78 @@ def test_three_arms_show_holm(tmp_path: Path) -> None:
     text = _check_files(files)
     assert "p (Holm)" in text and "Holm-adjusted together" in text
     assert all(r["p_holm"] for r in _csv(files.comparisons))
+
+
+# --- Length-adjusted comparisons -------------------------------------------------------------
+
+CONTRACT = [
+    "arm",
+    "baseline",
+    "n_examples",
+    "diff",
+    "low",
+    "high",
+    "n_prompts",
+    "n_seeds",
+    "method",
+]
+LENGTH_COLUMNS = ["diff_length_adjusted", "low_length_adjusted", "high_length_adjusted"]
+
+
+def _long_trial(arm: str, n: int, seed: int, rng: random.Random) -> TrialData:
+    """The judge gives 0.01 points per token; arm "long" writes 60 more tokens, no better."""
+    scores: dict[str, list[float | None]] = {}
+    lengths: dict[str, list[float | None]] = {}
+    for i in range(30):
+        tokens = [round(100 + 60 * (arm == "long") + 5 * (i % 5) + rng.gauss(0, 20)) for _ in "ab"]
+        lengths[f"p{i}"] = [float(t) for t in tokens]
+        scores[f"p{i}"] = [3 + 0.01 * t + rng.gauss(0, 0.3) for t in tokens]
+    return TrialData(arm, n, seed, scores, None, None, {}, lengths)
+
+
+@pytest.fixture(scope="module")
+def lengthy(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReportContext, ReportFiles]:
+    ctx = _context(["long", "short"], [64, 128], [0, 1, 2], set())
+    rng = random.Random(0)
+    trials = [
+        _long_trial(a, n, s, rng) for a in ("long", "short") for n in (64, 128) for s in (0, 1, 2)
+    ]
+    analysis = analyze_sweep(trials, ctx.analysis.design)
+    ctx = ReportContext(**{**ctx.__dict__, "analysis": analysis})
+    return ctx, write_report(ctx, tmp_path_factory.mktemp("lengthy"))
+
+
+def test_the_comparisons_csv_keeps_its_contract_and_adds_length_columns() -> None:
+    assert COMPARISON_COLUMNS[:9] == CONTRACT
+    assert COMPARISON_COLUMNS[9:12] == ["p_value", "p_holm", "verdict"]
+    assert COMPARISON_COLUMNS[12:16] == [*LENGTH_COLUMNS, "length_share"]
+
+
+def test_a_pure_length_win_is_flagged(lengthy: tuple[ReportContext, ReportFiles]) -> None:
+    ctx, files = lengthy
+    text = _check_files(files)
+    rows = _csv(files.comparisons)
+    assert len(rows) == 3
+    for row in rows:
+        assert row["verdict"] == "long beats short" and float(row["low"]) > 0
+        diff, low, high = (float(row[c]) for c in LENGTH_COLUMNS)
+        assert low <= diff <= high and low < 0 < high
+        assert float(row["length_diff_low"]) > 40 and row["length_flag"] == "mostly length"
+        assert 0.5 < float(row["length_share"]) < 1.5
+    assert "length-adjusted [interval]" in text and "tokens, arm - baseline" in text
+    assert "long beats short; mostly length" in text
+    assert 'a comparison is "mostly length" when' in text  # the rule, stated
+    assert "Mean response tokens of the scored responses" in text
+    slope = ctx.analysis.length_slope
+    assert slope is not None and f"{slope.slope:+.3g} points per token" in text
+    for _, word, numbers in verdict_lines(ctx.analysis)[:2]:
+        assert "mostly length" in word and "length-adjusted" in numbers
+
+
+def test_without_lengths_the_columns_are_empty_and_the_report_says_why(
+    full: tuple[ReportContext, ReportFiles],
+) -> None:
+    _, files = full
+    text = files.markdown.read_text()
+    assert all(r[c] == "" for r in _csv(files.comparisons) for c in COMPARISON_COLUMNS[12:])
+    assert "Not adjusted for response length: 8 done trial(s) have no response lengths" in text

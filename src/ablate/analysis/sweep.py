@@ -5,7 +5,10 @@ Everything here goes through the contrasts of ablate.analysis.contrasts, so ever
 resamples prompts and, with several seeds per cell, includes training-seed variance. Held-out
 loss uses the same machinery on per-prompt values linearised from the trial's loss per token
 (a ratio of sums; see _linearized_loss), whose mean is exactly that loss, so its intervals are
-seed- and prompt-aware too. The report, the terminal and MLflow all show this one analysis.
+seed- and prompt-aware too. Each comparison also comes adjusted for response length (the judge's
+points per token, estimated within trial and prompt; ablate.analysis.length), with the flag
+"mostly length" by a rule declared before the data (verdicts.length_flag). The report, the
+terminal and MLflow all show this one analysis.
 """
 
 from __future__ import annotations
@@ -26,10 +29,19 @@ from ablate.analysis.contrasts import (
     sweep_means,
 )
 from ablate.analysis.fits import PowerLaw, power_law_fit
-from ablate.analysis.verdicts import Verdict, comparison_verdict, slope_verdict
+from ablate.analysis.length import (
+    LengthAdjusted,
+    LengthSlope,
+    adjusted_means,
+    length_adjusted_difference,
+    length_slope,
+    sample_arrays,
+)
+from ablate.analysis.verdicts import Verdict, comparison_verdict, length_flag, slope_verdict
 from ablate.stats import holm
 
 HeldoutByPrompt = Mapping[str, tuple[float, int]]  # prompt id -> (loss sum, tokens)
+Lengths = Mapping[str, Sequence[float | None]]  # prompt id -> each sample's response tokens
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,9 @@ class TrialData:
     heldout_loss: float | None = None
     heldout_by_prompt: HeldoutByPrompt | None = None  # None: made before these were kept
     metrics: Mapping[str, Any] = field(default_factory=dict)
+    # Response tokens of each sample, aligned with ``scores`` (None: unknown); the length
+    # adjustment (ablate.analysis.length) needs them for every trial.
+    lengths: Lengths | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,7 @@ class Point:
     heldout: Contrast | None  # None: no per-prompt losses
     heldout_mean: float | None  # mean over seeds of the trials' held-out loss
     unscored_rate: float | None  # over all responses of its seeds
+    length: Contrast | None = None  # mean response tokens of the scored responses
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,7 @@ class Comparison:
     baseline: str
     n_examples: int | None  # None: the mean difference over the sizes both arms have
     verdict: Verdict
+    length_adjusted: LengthAdjusted | None = None  # None: lengths unknown or slope unidentified
 
     @property
     def contrast(self) -> Contrast:
@@ -108,6 +125,8 @@ class SweepAnalysis:
     fits: list[Fit]
     missing: list[tuple[str, int, int]]  # (arm, n_examples, seed) planned and not done
     notes: list[str]  # what was not measured, and the flags raised
+    length_slope: LengthSlope | None = None  # judge points per response token
+    length_note: str = ""  # why there is no length adjustment ("" when there is one)
 
     def point(self, arm: str, n_examples: int) -> Point | None:
         return next((p for p in self.points if (p.arm, p.n_examples) == (arm, n_examples)), None)
@@ -168,7 +187,11 @@ def _unscored_rate(trials: Sequence[TrialData]) -> float | None:
 
 
 def _points(
-    trials: Sequence[TrialData], judge: SweepMeans, heldout: SweepMeans | None, d: Design
+    trials: Sequence[TrialData],
+    judge: SweepMeans,
+    heldout: SweepMeans | None,
+    d: Design,
+    lengths: SweepMeans | None = None,
 ) -> list[Point]:
     points = []
     for arm in d.arms:
@@ -186,6 +209,7 @@ def _points(
                     _group_mean(heldout, arm, n, d.confidence) if heldout else None,
                     sum(losses) / len(losses) if losses else None,
                     _unscored_rate(group),
+                    _group_mean(lengths, arm, n, d.confidence) if lengths else None,
                 )
             )
     return points
@@ -198,23 +222,80 @@ def _pairs(arms: Sequence[str], baseline: str | None) -> list[tuple[str, str]]:
 
 
 def _comparisons_at(
-    sweep: SweepMeans, pairs: list[tuple[str, str]], n: int | None, d: Design
+    sweep: SweepMeans,
+    pairs: list[tuple[str, str]],
+    n: int | None,
+    d: Design,
+    length: _Length | None = None,
 ) -> list[Comparison]:
     """The comparisons at one size (or pooled), Holm-adjusted together when there are more
-    than two arms (the family: every arm pair at that size)."""
+    than two arms (the family: every arm pair at that size); their length-adjusted versions
+    the same way, as a family of their own."""
     made = []
     for a, b in pairs:
         try:
             made.append((a, b, arm_difference(sweep, a, b, n, d.confidence)))
         except ValueError:  # a missing arm at this size, or too few shared prompts
             continue
-    adjusted = holm([c.p_value for _, _, c in made]) if len(d.arms) > 2 else None
-    return [
-        Comparison(
-            a, b, n, comparison_verdict(c, a, b, adjusted[i] if adjusted else None, len(made))
+    many = len(d.arms) > 2
+    adjusted = holm([c.p_value for _, _, c in made]) if many else None
+    lengths = _length_adjusted(length, made, n, many)
+    rows = []
+    for i, (a, b, c) in enumerate(made):
+        verdict = comparison_verdict(c, a, b, adjusted[i] if adjusted else None, len(made))
+        la = lengths[i]
+        if la is not None:
+            p = la.p_adjusted if la.p_adjusted is not None else la.contrast.p_value
+            la = dataclasses.replace(la, flag=length_flag(verdict, la.contrast, p, a, b))
+        rows.append(Comparison(a, b, n, verdict, la))
+    return rows
+
+
+def _length_adjusted(
+    length: _Length | None, made: list[tuple[str, str, Contrast]], n: int | None, many: bool
+) -> list[LengthAdjusted | None]:
+    """Each comparison adjusted for length (None where it cannot be), with Holm-adjusted p
+    over those made when ``many``."""
+    if length is None or length.slope is None or length.adjusted is None:
+        return [None] * len(made)
+    found: list[LengthAdjusted | None] = []
+    for a, b, c in made:
+        try:
+            found.append(length_adjusted_difference(
+                c, length.adjusted, length.lengths, length.slope, a, b, n))  # fmt: skip
+        except ValueError:  # fewer than 2 prompts with lengths in every involved cell
+            found.append(None)
+    if not many:
+        return found
+    p = iter(holm([x.contrast.p_value for x in found if x is not None]))
+    return [None if x is None else dataclasses.replace(x, p_adjusted=next(p)) for x in found]
+
+
+@dataclass(frozen=True)
+class _Length:
+    """The sweep's response lengths and, when the slope is identified, the adjusted scores."""
+
+    lengths: SweepMeans  # mean tokens of the scored responses, per cell and prompt
+    slope: LengthSlope | None
+    adjusted: SweepMeans | None  # per cell and prompt, mean of score - slope * length
+    why: str  # why there is no slope ("" when there is)
+
+
+def _length(trials: Sequence[TrialData], confidence: float) -> _Length | str:
+    """The length adjustment's inputs, or why it cannot be made (every trial needs lengths)."""
+    lacking = sum(t.lengths is None for t in trials)
+    if lacking:
+        return (
+            f"{lacking} done trial(s) have no response lengths (their generate/samples.jsonl "
+            "is missing or unreadable)"
         )
-        for i, (a, b, c) in enumerate(made)
-    ]
+    data = sample_arrays(_judge_cells(trials), [t.lengths or {} for t in trials])
+    try:
+        slope = length_slope(data, confidence)
+    except ValueError as e:
+        return _Length(data.means(data.lengths), None, None, str(e))
+    adjusted, lengths = adjusted_means(data, slope.slope)
+    return _Length(lengths, slope, adjusted, "")
 
 
 def _family_baseline(family: Sequence[str], baseline: str | None) -> str | None:
@@ -223,15 +304,15 @@ def _family_baseline(family: Sequence[str], baseline: str | None) -> str | None:
     return next((a for a in family if a == baseline or a.startswith(f"{baseline}-")), None)
 
 
-def _comparisons(sweep: SweepMeans, d: Design) -> list[Comparison]:
+def _comparisons(sweep: SweepMeans, d: Design, length: _Length | None = None) -> list[Comparison]:
     """Per family (a grid point): each size, then pooled over sizes; Holm within a family."""
     rows = []
     for family in d.families or [d.arms]:
         pairs = _pairs(family, _family_baseline(family, d.baseline_arm))
-        family_design = dataclasses.replace(d, arms=list(family), families=None)
-        rows += [c for n in d.sizes for c in _comparisons_at(sweep, pairs, n, family_design)]
+        fd = dataclasses.replace(d, arms=list(family), families=None)
+        rows += [c for n in d.sizes for c in _comparisons_at(sweep, pairs, n, fd, length)]
         if len(d.sizes) > 1:
-            rows += _comparisons_at(sweep, pairs, None, family_design)
+            rows += _comparisons_at(sweep, pairs, None, fd, length)
     return rows
 
 
@@ -331,11 +412,15 @@ def analyze_sweep(trials: Sequence[TrialData], design: Design) -> SweepAnalysis:
     held_cells = _heldout_cells(trials)
     heldout = sweep_means(held_cells) if held_cells else None
     notes = _not_measured(trials, design, heldout is not None) + _unscored_notes(trials, design)
+    length = _length(trials, design.confidence)
+    found = length if isinstance(length, _Length) else None
     return SweepAnalysis(
         design,
-        _points(trials, judge, heldout, design),
-        _comparisons(judge, design),
+        _points(trials, judge, heldout, design, found.lengths if found else None),
+        _comparisons(judge, design, found),
         _fits(trials, judge, design),
         missing,
         notes,
+        found.slope if found else None,
+        found.why if found else str(length),
     )

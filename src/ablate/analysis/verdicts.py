@@ -74,6 +74,29 @@ def comparison_verdict(
     return Verdict("no difference", label, f"{label}: {stat}{_seed_advice(c)}", c, p_adjusted)
 
 
+MOSTLY_LENGTH = "mostly length"
+
+
+def length_flag(
+    verdict: Verdict, adjusted: Contrast, p_length: float, arm_a: str, arm_b: str
+) -> str | None:
+    """Rules declared before the data, on arm a minus arm b and its length-adjusted version
+    (``p_length``: its p, Holm-adjusted like the verdict's when there are more than two arms):
+
+    - "mostly length": the verdict is a difference ("A beats B") and p_length is not below
+      1 - confidence (with two arms: the raw interval excludes 0, the adjusted one holds it);
+    - "<winner> beats <loser> after length adjustment": p_length is below 1 - confidence and
+      the verdict says no difference, or the other arm wins (length hid or reversed it);
+    - None otherwise (the adjustment does not change the verdict)."""
+    alpha = round(1 - verdict.contrast.confidence, 12)
+    if p_length >= alpha or adjusted.estimate == 0:
+        return MOSTLY_LENGTH if verdict.kind == "difference" else None
+    winner, loser = (arm_a, arm_b) if adjusted.estimate > 0 else (arm_b, arm_a)
+    if verdict.kind == "difference" and verdict.label == f"{winner} beats {loser}":
+        return None
+    return f"{winner} beats {loser} after length adjustment"
+
+
 def compare_arms(
     cells: SweepMeans | Sequence[Cell],
     arms: Sequence[str] | None = None,
