@@ -21,6 +21,7 @@ from ablate.results import (
     loss_curve,
     overrides_text,
     response_lengths,
+    task_scores,
 )
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ def trial_data(sweep_dir: Path, states: list[TrialState]) -> list[TrialData]:
                 heldout_by_prompt(sweep_dir, t),
                 metrics,
                 response_lengths(sweep_dir, t),
+                task_scores(sweep_dir, t),
             )
         )
     return data

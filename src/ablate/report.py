@@ -358,7 +358,39 @@ def _means(analysis: SweepAnalysis, figures: dict[str, str]) -> list[str]:
         lines += ["### Held-out loss (nats per token)", ""]
         lines += [*_grid(analysis, _heldout_cell), ""]
         lines += [*_methods(p.heldout for p in analysis.points), ""]
+    lines += _task_accuracy(analysis)
     return lines + _figure("scaling_curve.png", "Scaling curve", figures)
+
+
+def _task_accuracy(analysis: SweepAnalysis) -> list[str]:
+    """Each objective task's accuracy by arm and size (no judge), seed- and prompt-aware."""
+    d, lines = analysis.design, []
+    for task in sorted({p.task for p in analysis.task_points}):
+        at = {(p.arm, p.n_examples): p for p in analysis.task_points if p.task == task}
+        rows = []
+        for arm in d.arms:
+            cells = []
+            for n in d.sizes:
+                p = at.get((arm, n))
+                if p is None:
+                    cells.append("missing")
+                else:
+                    value = _contrast(p.accuracy) if p.accuracy else "n/a (fewer than 2 prompts)"
+                    cells.append(f"{value} ({len(p.seeds)}/{len(d.seeds)} seeds)")
+            rows.append([f"**{arm}**", *cells])
+        lines += [f"### Task accuracy: {task}", "",
+                  "Share of answers right, scored without a judge (evaluation.tasks), mean over "
+                  f"seeds [{d.confidence:.0%} interval over prompts and seeds].", "",
+                  *_table(["arm", *[f"n={n}" for n in d.sizes]], rows), "",
+                  *_methods(p.accuracy for p in at.values()), ""]  # fmt: skip
+    return lines
+
+
+def _fit_name(metric: str) -> str:
+    if metric.startswith("task_") and metric.endswith("_accuracy"):
+        task = metric.removeprefix("task_").removesuffix("_accuracy")
+        return f"task {task}: error exponent alpha (1 - accuracy ~ A n^-alpha)"
+    return _FIT_METRIC.get(metric, metric)
 
 
 def _figure(name: str, alt: str, figures: dict[str, str]) -> list[str]:
@@ -499,19 +531,20 @@ def _fits(analysis: SweepAnalysis) -> list[str]:
         f'{1 - d.confidence:.2g}; a judge slope is "rising" / "falling" when its '
         f'{d.confidence:.0%} interval excludes 0, "plateau" only when the interval lies '
         f"inside the equivalence margin of +-{d.equivalence_margin:g} points per doubling, "
-        f'and "inconclusive" otherwise. Overlapping error bars decide nothing.',
+        f'and "inconclusive" otherwise; a task\'s accuracy "rises with n" when the interval of '
+        f"its error's power-law exponent lies above 0. Overlapping error bars decide nothing.",
         "",
     ]
     if analysis.fits:
         rows = [
-            [f.arm, _FIT_METRIC.get(f.metric, f.metric), _fit_value(f), f.verdict]
+            [f.arm, _fit_name(f.metric), _fit_value(f), f.verdict]
             for f in analysis.fits
         ]
         lines += [*_table(["arm", "fit", "estimate [interval]", "verdict"], rows), ""]
     else:
         lines += ["No scaling fit: no arm has done trials at 2 or more sizes.", ""]
     texts = [f"{_at(c)}: {c.verdict.text}" for c in analysis.comparisons] + [
-        f"{f.arm}, {_FIT_METRIC.get(f.metric, f.metric)}: {f.text}" for f in analysis.fits
+        f"{f.arm}, {_fit_name(f.metric)}: {f.text}" for f in analysis.fits
     ]
     if texts:
         lines += ["Verdicts:", "", *[f"- {t}" for t in texts], ""]
@@ -756,6 +789,8 @@ def verdict_lines(analysis: SweepAnalysis) -> list[tuple[str, str, str]]:
     chosen = [c for c in analysis.comparisons if c.n_examples in (largest, None)]
     lines = [_comparison_line(c) for c in chosen]
     for f in analysis.fits:
-        what = "slope per doubling" if f.metric == "judge_mean" else "held-out loss exponent"
+        what = {"judge_mean": "slope per doubling", "heldout_loss": "held-out loss exponent"}.get(
+            f.metric, f"{f.metric.removeprefix('task_').removesuffix('_accuracy')} error exponent"
+        )
         lines.append((f"{f.arm} {what}", f.verdict, _fit_value(f)))
     return lines

@@ -176,6 +176,22 @@ def heldout_by_prompt(sweep_dir: Path, trial: Trial) -> dict[str, tuple[float, i
     return {str(r["prompt_id"]): (float(r["loss_sum"]), int(r["tokens"])) for r in rows}
 
 
+def task_scores(sweep_dir: Path, trial: Trial) -> dict[str, dict[str, list[float | None]]] | None:
+    """task -> prompt id -> each response's correctness (1.0 / 0.0), from generate/tasks.jsonl;
+    None when the trial answered no task."""
+    path = trial_root(sweep_dir, trial) / "generate" / "tasks.jsonl"
+    if not path.is_file():
+        return None
+    scores: dict[str, dict[str, list[float | None]]] = {}
+    for row in read_jsonl_lenient(path):
+        try:
+            by_prompt = scores.setdefault(str(row["task"]), {})
+            by_prompt.setdefault(str(row["prompt_id"]), []).append(1.0 if row["correct"] else 0.0)
+        except (KeyError, TypeError):
+            continue  # a line cut short by a crash: the score stage read the whole file
+    return scores
+
+
 def trial_times(sweep_dir: Path, trial: Trial) -> tuple[float | None, float | None]:
     """When the trial's first done stage started and its last one finished (epoch seconds),
     from the done markers; (None, None) for markers from before they recorded the time."""
@@ -204,8 +220,15 @@ def overrides_text(overrides: dict[str, Any]) -> str:
     )
 
 
+def task_columns(states: list[TrialState]) -> list[str]:
+    """The objective tasks' columns (evaluation.tasks), after the fixed ones, by task name."""
+    found = {k for s in states for k in (s.metrics or {}) if k.startswith("task_")}
+    return sorted(found)
+
+
 def summary_rows(states: list[TrialState]) -> list[dict[str, Any]]:
     rows = []
+    columns = COLUMNS + task_columns(states)
     for state in states:
         trial, metrics = state.trial, state.metrics or {}
         facts = {
@@ -221,13 +244,13 @@ def summary_rows(states: list[TrialState]) -> list[dict[str, Any]]:
             "data": metrics.get("data") or trial.pool,
             "overrides": overrides_text(trial.overrides),
         }
-        rows.append({c: _cell(facts.get(c, metrics.get(c))) for c in COLUMNS})
+        rows.append({c: _cell(facts.get(c, metrics.get(c))) for c in columns})
     return rows
 
 
 def write_summary(sweep_dir: Path, states: list[TrialState], name: str = SUMMARY) -> Path:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS + task_columns(states), lineterminator="\n")
     writer.writeheader()
     writer.writerows(summary_rows(states))
     path = sweep_dir / name

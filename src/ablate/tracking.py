@@ -152,6 +152,19 @@ def arm_curves(points: Iterable[Point]) -> Curves:
     return curves
 
 
+def task_curves(analysis: SweepAnalysis) -> Curves:
+    """Each task's accuracy per arm, ``task_<name>_accuracy.<arm>`` and its bounds, at
+    step = n: the curve 2410.03717 fits."""
+    curves: Curves = {}
+    for p in analysis.task_points:
+        if p.accuracy is not None:
+            name = f"task_{p.task}_accuracy"
+            values = {name: p.accuracy.estimate, f"{name}_low": p.accuracy.low,
+                      f"{name}_high": p.accuracy.high}  # fmt: skip
+            _put(curves, p.arm, p.n_examples, values)
+    return curves
+
+
 def parent_curves(points: Iterable[Point]) -> Curves:
     """The parent's per-arm curves, ``<metric>.<arm>`` (the names sweeps have always had)."""
     curves: Curves = {}
@@ -202,7 +215,9 @@ def fit_curves(analysis: SweepAnalysis) -> Curves:
     done = trials_done(analysis)
     curves: Curves = {}
     for f in analysis.fits:
-        name = FIT_NAMES.get(f.metric)
+        name = FIT_NAMES.get(f.metric) or (
+            f"{f.metric}_error_exponent" if f.metric.startswith("task_") else None
+        )
         if name is not None:
             values = {name: f.slope, f"{name}_low": f.low, f"{name}_high": f.high}
             _put(curves, f.arm, done, values)
@@ -552,7 +567,8 @@ class SweepTracker:
         with self._store():
             parent = parent_curves(complete_points(analysis))
             added = self._log_missing(
-                parent_id, parent | comparison_curves(analysis) | fit_curves(analysis)
+                parent_id,
+                parent | comparison_curves(analysis) | fit_curves(analysis) | task_curves(analysis),
             )
             self._set_tags(parent_id, verdict_tags(analysis))
             for arm in analysis.design.arms:

@@ -37,6 +37,15 @@ from ablate.analysis.length import (
     length_slope,
     sample_arrays,
 )
+from ablate.analysis.tasks import (
+    TaskCell,
+    TaskPoint,
+    TaskScores,
+    error_power_law,
+    error_verdict,
+    task_names,
+    task_points,
+)
 from ablate.analysis.verdicts import Verdict, comparison_verdict, length_flag, slope_verdict
 from ablate.stats import holm
 
@@ -58,6 +67,7 @@ class TrialData:
     # Response tokens of each sample, aligned with ``scores`` (None: unknown); the length
     # adjustment (ablate.analysis.length) needs them for every trial.
     lengths: Lengths | None = None
+    tasks: TaskScores | None = None  # objective tasks' correctness by prompt (evaluation.tasks)
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,7 @@ class SweepAnalysis:
     notes: list[str]  # what was not measured, and the flags raised
     length_slope: LengthSlope | None = None  # judge points per response token
     length_note: str = ""  # why there is no length adjustment ("" when there is one)
+    task_points: list[TaskPoint] = field(default_factory=list)  # each task's (arm, size)
 
     def point(self, arm: str, n_examples: int) -> Point | None:
         return next((p for p in self.points if (p.arm, p.n_examples) == (arm, n_examples)), None)
@@ -351,13 +362,40 @@ def _heldout_fit(trials: Sequence[TrialData], arm: str, confidence: float) -> Fi
     return Fit(arm, "heldout_loss", fit.exponent, fit.low, fit.high, verdict, text, fit.method)
 
 
+def _task_cells(trials: Sequence[TrialData]) -> dict[str, list[TaskCell]]:
+    cells: dict[str, list[TaskCell]] = {}
+    for t in trials:
+        for task, scores in (t.tasks or {}).items():
+            cells.setdefault(task, []).append(TaskCell(t.arm, t.n_examples, t.seed, scores))
+    return cells
+
+
+def _task_fits(cells: dict[str, list[TaskCell]], arm: str, confidence: float) -> list[Fit]:
+    fits = []
+    for task in task_names(cells):
+        fit = error_power_law(cells[task], arm, confidence)
+        if fit is not None:
+            verdict, text = error_verdict(fit)
+            fits.append(Fit(arm, f"task_{task}_accuracy", fit.exponent, fit.low, fit.high,
+                            verdict, text, fit.method))  # fmt: skip
+    return fits
+
+
 def _fits(trials: Sequence[TrialData], sweep: SweepMeans, d: Design) -> list[Fit]:
     fits = []
+    tasks = _task_cells(trials)
     for arm in d.arms:
         fits += [
             f for f in (_judge_fit(sweep, arm, d), _heldout_fit(trials, arm, d.confidence)) if f
         ]
+        fits += _task_fits(tasks, arm, d.confidence)
     return fits
+
+
+def _task_points(trials: Sequence[TrialData], d: Design) -> list[TaskPoint]:
+    cells = _task_cells(trials)
+    return [p for task in task_names(cells)
+            for p in task_points(cells[task], task, d.arms, d.sizes, d.confidence)]  # fmt: skip
 
 
 def _missing(trials: Sequence[TrialData], d: Design) -> list[tuple[str, int, int]]:
@@ -423,4 +461,5 @@ def analyze_sweep(trials: Sequence[TrialData], design: Design) -> SweepAnalysis:
         notes,
         found.slope if found else None,
         found.why if found else str(length),
+        _task_points(trials, design),
     )
