@@ -16,10 +16,12 @@ from ablate.config.schema import Config, PoolConfig
 from ablate.report import ArmInfo, ReportContext, ReportFiles, TrialRow, write_report
 from ablate.results import (
     TrialState,
+    base_measurement,
     heldout_by_prompt,
     judge_scores,
     loss_curve,
     overrides_text,
+    prompt_entropies,
     response_lengths,
     task_scores,
 )
@@ -85,6 +87,7 @@ def trial_data(sweep_dir: Path, states: list[TrialState]) -> list[TrialData]:
                 metrics,
                 response_lengths(sweep_dir, t),
                 task_scores(sweep_dir, t),
+                prompt_entropies(sweep_dir, t),
             )
         )
     return data
@@ -172,6 +175,11 @@ def _caveats(config: Config) -> list[str]:
         f"absolute scores depend on the judge ({j.model}, {j.mode}); compare arms with each "
         "other, not with scores from another judge or paper"
     ]
+    if j.mode == "safety":
+        lines.append(
+            "judge.mode is safety: the judge score is the share of responses judged safe (1) "
+            "rather than unsafe (0); it says nothing of how helpful they are"
+        )
     if j.backend == "hf" and j.min_level_mass == 0:
         lines.append(
             "judge.min_level_mass is 0: responses are scored however little probability the "
@@ -187,7 +195,9 @@ def write_answer(
     finished sweep: the missing cells are named)."""
     if config.search is not None:
         return _write_search_answer(config, sweep_dir, states, folder_name)
-    analysis = analyze_sweep(trial_data(sweep_dir, states), design_of(config))
+    analysis = analyze_sweep(
+        trial_data(sweep_dir, states), design_of(config), base_measurement(sweep_dir)
+    )
     context = _context(config, sweep_dir, states, analysis, arm_infos(config, sweep_dir.parent))
     return Answer(analysis, write_report(context, sweep_dir / folder_name))
 
@@ -214,6 +224,8 @@ def _context(
         not_measured=_caveats(config),
         generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         search_lines=search.lines if search is not None else [],
+        dialogues=[(s.trial.arm, s.trial.n_examples, s.trial.seed, dict(s.metrics or {}))
+                   for s in states if s.done and "dialogue_excellent_rate" in (s.metrics or {})],
         search_pngs=[search.png] if search is not None and search.png is not None else [],
     )
 

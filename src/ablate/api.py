@@ -350,6 +350,33 @@ def _run_search(work: _Work, pool_dirs: dict[str, Path], cluster: dict[str, floa
     work.trials = session.trials
 
 
+def _base_to_measure(config: Config, sweep_dir: Path) -> Path | None:
+    """Where the base model's measurement goes when evaluation.measure_base asks for one not
+    done yet (the sweep's own model and generation settings; arms are read against it)."""
+    if not config.evaluation.measure_base:
+        return None
+    from ablate.stages.base import base_key, done_base
+
+    key = base_key(config)
+    out = layout.base_dir(sweep_dir) / key[:16]
+    return None if done_base(out, key) is not None else out
+
+
+def _measure_base(config: Config, out: Path, notify: Notify) -> None:
+    """Once per sweep, after its trials; a failure is said, never fails the sweep (its trials
+    stand; `ablate resume` measures again)."""
+    from ray.exceptions import RayError
+
+    from ablate.runner import measure_base_model
+
+    notify("measuring the base model's branching factor (evaluation.measure_base)")
+    try:
+        measure_base_model(config, out)
+    except (RayError, UserError, OSError) as exc:
+        notify(f"note: the base model's measurement failed ({str(exc).splitlines()[0][:200]}); "
+               "`ablate resume` tries again")  # fmt: skip
+
+
 def _busy(sweep_dir: Path) -> UserError:
     return UserError(
         f"{sweep_dir}: another `ablate run`, `resume` or `judge` is using this sweep folder; "
@@ -418,7 +445,9 @@ def _execute(work: _Work) -> SweepOutcome:
     _notify_damage(states, work.notify, work.said)
     pending = [s.trial for s in states if not s.done]
     finished_before = {s.trial.folder for s in states if s.done}
+    base = _base_to_measure(config, sweep_dir)
     to_run = bool(pending) or (work.search is not None and work.search.work_left(states))
+    to_run = to_run or base is not None
     if to_run:
         if work.pool_dirs is None:
             check_environment(config)  # only work still to do needs data, models, the judge
@@ -455,11 +484,13 @@ def _execute(work: _Work) -> SweepOutcome:
             live = _LiveTracking(tracker, work) if tracker else None
             if work.search is not None:
                 _run_search(work, pools, cluster.resources, live)
-            else:
+            elif pending:
                 _run_pending(
                     config, pending, done_before, sweep_dir, cluster.resources, pools,
                     work.started, live,
                 )  # fmt: skip
+            if base is not None:
+                _measure_base(config, base, work.notify)
             cluster.stop_in_background()  # Ray stops while the summary and report are written
         states = read_states(sweep_dir, work.trials)
         _notify_damage(states, work.notify, work.said)

@@ -72,7 +72,10 @@ def checked_plan(config: Config, results_dir: Path = Path("results")) -> list[Tr
     if config.search is not None:
         return []  # a search's trials are proposed as it runs (ablate.search_session)
     pool_fps, eval_fp = fingerprints(
-        config.pools, config.evaluation.prompts, config.evaluation.tasks
+        config.pools,
+        config.evaluation.prompts,
+        config.evaluation.tasks,
+        config.evaluation.dialogues,
     )
     trials = plan_trials(config, pool_fps, eval_fp, code_versions, judge_fingerprint(config.judge))
     duplicates = duplicate_arms(trials)

@@ -5,6 +5,7 @@
       <sweep>/                   config.yaml, plan.json, summary*.csv, report*/, _ray/, .lock
         search/study.db          a search's Optuna study (rebuilt from the ledger each command)
         search/state.json        a search whose space ran out, and at which budget
+        base/<key>/              the base model's samples and branching factor (measure_base)
         trials/<arm>-n<size>-s<seed>/   trial.json, config.yaml, <stage>/, .lock
 """
 
@@ -45,6 +46,11 @@ def ray_dir(sweep: Path) -> Path:
 
 def study_db(sweep: Path) -> Path:
     return sweep / "search" / "study.db"
+
+
+def base_dir(sweep: Path) -> Path:
+    """The base model's measurements (evaluation.measure_base), one folder per settings key."""
+    return sweep / "base"
 
 
 def search_state(sweep: Path) -> Path:

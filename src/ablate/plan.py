@@ -123,6 +123,13 @@ def task_settings(config: Config) -> dict[str, Any]:
     }
 
 
+def dialogue_settings(config: Config) -> dict[str, Any]:
+    """evaluation.dialogues' settings that change its rows; where the file sits does not: its
+    content enters through the evaluation fingerprint (ablate.data.pools.fingerprints)."""
+    dialogues = config.evaluation.dialogues
+    return {} if dialogues is None else {k: v for k, v in asdict(dialogues).items() if k != "path"}
+
+
 def data_fingerprint(weights: dict[str, float], pool_fingerprints: dict[str, str]) -> Any:
     """What a trial's data is: one pool's fingerprint (as before mixtures existed, so old
     trials keep their ids), or each pool's fingerprint with its weight (names do not matter)."""
@@ -152,6 +159,8 @@ def stage_keys(
     evaluation: list[Any] = [eval_fingerprint, config.evaluation.max_prompts]
     if config.evaluation.tasks:  # keyed only when set: sweeps without tasks keep their ids
         evaluation.append(task_settings(config))
+    if config.evaluation.dialogues is not None:  # keyed only when set, as tasks are
+        evaluation.append(["dialogues", dialogue_settings(config)])
     generation = asdict(config.generation)
     keys["generate"] = stable_hash([v["generate"], keys["train"], generation, evaluation])
     keys |= judge_keys(config, keys["generate"], code, judge_fingerprint, None)

@@ -20,6 +20,13 @@ class Sample(TypedDict):
     response: str
     n_tokens: int
     stopped: bool  # ended with the end-of-turn token, not the token limit
+    # hf backend: the model's own next-token entropy (nats) summed over the response's
+    # positions and over its first ones (ablate.branching.SampleEntropy); absent from samples
+    # written before they were kept and from the vllm backend's (top log-probabilities only).
+    entropy_sum: NotRequired[float]
+    entropy_tokens: NotRequired[int]
+    entropy_first_sum: NotRequired[float]
+    entropy_first_tokens: NotRequired[int]
 
 
 class HeldoutRow(TypedDict):
@@ -72,6 +79,28 @@ class Judgment(TypedDict):
     rubric_version: NotRequired[int]
     judge_prompt: NotRequired[str]
     answer_truncated: NotRequired[bool]
+
+
+class DialogueTurn(TypedDict):
+    """One assistant turn of an evaluation conversation, continued by the fine-tuned model
+    (generate/dialogues.jsonl): the messages before it (the model's own earlier replies among
+    them, ending with the user's turn) and its reply."""
+
+    conversation: str  # the conversation's id
+    turn: int  # 1 for the reply to the first user message
+    context: list[dict[str, str]]  # chat messages {"role": "user" | "assistant", "content"}
+    response: str
+    n_tokens: int
+    stopped: bool  # ended with the end-of-turn token, not the token limit
+
+
+class DialogueJudgment(Judgment):
+    """One dialogue turn's judgment in context (judge/<name>/dialogue_judgments.jsonl):
+    prompt_id is the conversation's id and sample its turn, so prompt-resampling helpers
+    resample conversations."""
+
+    conversation: str
+    turn: int
 
 
 def read_samples(path: Path) -> list[Sample]:

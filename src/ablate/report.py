@@ -15,8 +15,10 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ablate import plots
+from ablate.analysis.branching import Factor
 from ablate.analysis.contrasts import Contrast
 from ablate.analysis.length import LengthAdjusted, LengthSlope
 from ablate.analysis.sweep import Comparison, Fit, Point, SweepAnalysis
@@ -118,6 +120,8 @@ class ReportContext:
     # A search's answer (ablate.search_report) in place of the grid's arms x sizes sections.
     search_lines: list[str] = field(default_factory=list)
     search_pngs: list[Path] = field(default_factory=list)
+    # Each done trial's dialogue metrics (evaluation.dialogues): (arm, n, seed, metrics)
+    dialogues: list[tuple[str, int, int, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -358,7 +362,7 @@ def _means(analysis: SweepAnalysis, figures: dict[str, str]) -> list[str]:
         lines += ["### Held-out loss (nats per token)", ""]
         lines += [*_grid(analysis, _heldout_cell), ""]
         lines += [*_methods(p.heldout for p in analysis.points), ""]
-    lines += _task_accuracy(analysis)
+    lines += _task_accuracy(analysis) + _branching(analysis)
     return lines + _figure("scaling_curve.png", "Scaling curve", figures)
 
 
@@ -384,6 +388,67 @@ def _task_accuracy(analysis: SweepAnalysis) -> list[str]:
                   *_table(["arm", *[f"n={n}" for n in d.sizes]], rows), "",
                   *_methods(p.accuracy for p in at.values()), ""]  # fmt: skip
     return lines
+
+
+def _factor(f: Factor | None) -> str:
+    if f is None:
+        return "n/a"
+    return _with_interval(f.value, f.low, f.high, f.method)
+
+
+def _branching(analysis: SweepAnalysis) -> list[str]:
+    """The branching factor by arm and size, the base model's, and base / tuned."""
+    if not analysis.branching and analysis.base_branching is None:
+        return []
+    d = analysis.design
+    at = {(p.arm, p.n_examples): p for p in analysis.branching}
+    lines = ["### Branching factor", "",
+             "exp(mean next-token entropy along the model's own samples): how many tokens it "
+             "keeps open per step (arXiv 2506.17871: alignment lowers it 2-5x). Mean over "
+             f"seeds [{d.confidence:.0%} interval over prompts and seeds].", ""]  # fmt: skip
+    if analysis.base_branching is not None:
+        lines += [f"Base model (evaluation.measure_base): {_factor(analysis.base_branching)}.", ""]
+    rows = [[f"**{arm}**", *[_factor(at[(arm, n)].factor) if (arm, n) in at else "missing"
+                             for n in d.sizes]] for arm in d.arms]  # fmt: skip
+    lines += [*_table(["arm", *[f"n={n}" for n in d.sizes]], rows), ""]
+    ratios = [p for p in analysis.branching if p.fewer_than_base is not None]
+    if ratios:
+        lines += ["Base / tuned (times fewer branches than the base model):", ""]
+        rows = [[f"**{arm}**", *[_factor(at[(arm, n)].fewer_than_base) if (arm, n) in at
+                                 else "missing" for n in d.sizes]] for arm in d.arms]  # fmt: skip
+        lines += [*_table(["arm", *[f"n={n}" for n in d.sizes]], rows), ""]
+    methods = dict.fromkeys(p.factor.method for p in analysis.branching)
+    methods |= dict.fromkeys(p.fewer_than_base.method for p in ratios if p.fewer_than_base)
+    return lines + [f"- Interval: {m}." for m in methods if m] + [""]
+
+
+def _rate(m: dict[str, Any], name: str) -> str:
+    value = m.get(name)
+    if not isinstance(value, int | float):
+        return "n/a"
+    low, high = m.get(f"{name}_ci_low"), m.get(f"{name}_ci_high")
+    return _with_interval(float(value), low, high, "too few conversations")
+
+
+def _dialogues(ctx: ReportContext) -> list[str]:
+    """Multi-turn dialogue (LIMA section 6): each trial's share of Excellent turns, overall and
+    per turn, intervals resampling conversations."""
+    if not ctx.dialogues:
+        return []
+    names = {k for *_, m in ctx.dialogues for k in m}
+    turns = sorted(int(k.split("_")[1].removeprefix("turn")) for k in names
+                   if k.startswith("dialogue_turn") and k.endswith("_excellent_rate"))  # fmt: skip
+    rows = [[arm, str(n), str(seed), _rate(m, "dialogue_excellent_rate"),
+             *[_rate(m, f"dialogue_turn{t}_excellent_rate") for t in turns],
+             _pct(m.get("dialogue_unscored_rate"))]
+            for arm, n, seed, m in ctx.dialogues]  # fmt: skip
+    header = ["arm", "n", "seed", "Excellent, all turns", *[f"turn {t}" for t in turns],
+              "unscored"]  # fmt: skip
+    return ["## Multi-turn dialogue", "",
+            "Share of assistant turns the judge graded Excellent, each turn judged in the "
+            f"context of the conversation so far [{ctx.analysis.design.confidence:.0%} interval "
+            "resampling conversations; per trial: seeds are not pooled here].", "",
+            *_table(header, rows), ""]  # fmt: skip
 
 
 def _fit_name(metric: str) -> str:
@@ -695,7 +760,7 @@ def render_markdown(ctx: ReportContext, skipped: dict[str, str]) -> str:
         lines += _not_measured(ctx, skipped)
         return "\n".join(lines).rstrip("\n") + "\n"
     lines += _question(ctx) + _arms(ctx) + _means(a, skipped) + _comparisons(a, skipped)
-    lines += _fits(a) + _accounting(ctx) + _trials(ctx, skipped)
+    lines += _fits(a) + _dialogues(ctx) + _accounting(ctx) + _trials(ctx, skipped)
     lines += _not_measured(ctx, skipped) + _how_to_read(a)
     return "\n".join(lines).rstrip("\n") + "\n"
 

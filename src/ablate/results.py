@@ -38,12 +38,16 @@ COLUMNS = [
     "judge_win_rate", "judge_win_rate_ci_low", "judge_win_rate_ci_high",
     "judge_position_consistency",
     "judge_excellent_rate", "judge_excellent_rate_ci_low", "judge_excellent_rate_ci_high",
+    "judge_safe_rate", "judge_safe_rate_ci_low", "judge_safe_rate_ci_high",
     "judge_calls", "judge_cache_hits", "judge_retries", "judge_repairs", "judge_failed_calls",
     "judge_calls_maybe_repaid", "judge_prompt_tokens", "judge_completion_tokens",
     "judge_cached_prompt_tokens", "judge_cached_completion_tokens", "judge_cost_usd",
     "heldout_loss", "heldout_loss_ci_low", "heldout_loss_ci_high",
     "train_loss", "train_steps", "train_tokens_seen",
-    "samples", "response_tokens_mean", "folder",
+    "samples", "response_tokens_mean",
+    "branching_factor", "branching_factor_ci_low", "branching_factor_ci_high",
+    "branching_factor_first", "branching_factor_first_ci_low", "branching_factor_first_ci_high",
+    "branching_prompts", "folder",
 ]  # fmt: skip
 SIGNIFICANT_DIGITS = 6  # a judge mean to 6 digits is far finer than its interval
 
@@ -192,6 +196,35 @@ def task_scores(sweep_dir: Path, trial: Trial) -> dict[str, dict[str, list[float
     return scores
 
 
+def prompt_entropies(sweep_dir: Path, trial: Trial) -> dict[str, float] | None:
+    """prompt id -> the mean next-token entropy along the trial's samples of it (the
+    branching factor's per-prompt values); None when its samples carry no entropy sums."""
+    from ablate.branching import entropy_by_prompt
+    from ablate.records import Sample
+
+    path = trial_root(sweep_dir, trial) / "generate" / "samples.jsonl"
+    if not path.is_file():
+        return None
+    rows: list[Sample] = read_jsonl_lenient(path)  # type: ignore[assignment]
+    return entropy_by_prompt(rows) if rows else None
+
+
+def base_measurement(sweep_dir: Path) -> tuple[dict[str, Any], dict[str, float] | None] | None:
+    """The base model's measurement (evaluation.measure_base): base.json's metrics and its
+    per-prompt entropies; the newest when settings changed. None when there is none."""
+    from ablate.branching import entropy_by_prompt
+    from ablate.records import Sample
+
+    found = sorted(layout.base_dir(sweep_dir).glob("*/base.json"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        return None
+    metrics, _ = read_json_object(found[-1])
+    if metrics is None:
+        return None
+    rows: list[Sample] = read_jsonl_lenient(found[-1].parent / "samples.jsonl")  # type: ignore[assignment]
+    return metrics, entropy_by_prompt(rows) if rows else None
+
+
 def trial_times(sweep_dir: Path, trial: Trial) -> tuple[float | None, float | None]:
     """When the trial's first done stage started and its last one finished (epoch seconds),
     from the done markers; (None, None) for markers from before they recorded the time."""
@@ -220,9 +253,14 @@ def overrides_text(overrides: dict[str, Any]) -> str:
     )
 
 
+# Metrics whose names depend on the sweep (its tasks, its dialogues' turns): columns after the
+# fixed ones, sorted, present only when some trial has them.
+VARIABLE_PREFIXES = ("task_", "dialogue_")
+
+
 def task_columns(states: list[TrialState]) -> list[str]:
-    """The objective tasks' columns (evaluation.tasks), after the fixed ones, by task name."""
-    found = {k for s in states for k in (s.metrics or {}) if k.startswith("task_")}
+    """The objective tasks' and the dialogues' columns, after the fixed ones."""
+    found = {k for s in states for k in (s.metrics or {}) if k.startswith(VARIABLE_PREFIXES)}
     return sorted(found)
 
 

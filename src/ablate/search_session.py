@@ -44,7 +44,10 @@ def planner_for(config: Config) -> SearchPlanner:
     from ablate.stages import code_versions
 
     pool_fps, eval_fp = fingerprints(
-        config.pools, config.evaluation.prompts, config.evaluation.tasks
+        config.pools,
+        config.evaluation.prompts,
+        config.evaluation.tasks,
+        config.evaluation.dialogues,
     )
     return SearchPlanner(config, pool_fps, eval_fp, code_versions, judge_fingerprint(config.judge))
 

@@ -165,6 +165,22 @@ def task_curves(analysis: SweepAnalysis) -> Curves:
     return curves
 
 
+def branching_curves(analysis: SweepAnalysis) -> Curves:
+    """``branching_factor.<arm>`` and its bounds at step = n; the base model's at step 0."""
+    curves: Curves = {}
+    for p in analysis.branching:
+        f = p.factor
+        values = {"branching_factor": f.value, "branching_factor_low": f.low,
+                  "branching_factor_high": f.high}  # fmt: skip
+        _put(curves, p.arm, p.n_examples, values)
+    b = analysis.base_branching
+    if b is not None:
+        values = {"branching_factor": b.value, "branching_factor_low": b.low,
+                  "branching_factor_high": b.high}  # fmt: skip
+        _put(curves, "base", 0, values)
+    return curves
+
+
 def parent_curves(points: Iterable[Point]) -> Curves:
     """The parent's per-arm curves, ``<metric>.<arm>`` (the names sweeps have always had)."""
     curves: Curves = {}
@@ -568,7 +584,11 @@ class SweepTracker:
             parent = parent_curves(complete_points(analysis))
             added = self._log_missing(
                 parent_id,
-                parent | comparison_curves(analysis) | fit_curves(analysis) | task_curves(analysis),
+                parent
+                | comparison_curves(analysis)
+                | fit_curves(analysis)
+                | task_curves(analysis)
+                | branching_curves(analysis),
             )
             self._set_tags(parent_id, verdict_tags(analysis))
             for arm in analysis.design.arms:

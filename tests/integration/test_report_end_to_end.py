@@ -49,6 +49,7 @@ def swept(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> tupl
         "name=quality-cpu",
         f"sweep.sizes={SIZES}",
         "sweep.seeds=[0,1]",
+        "evaluation.measure_base=true",
         "--results-dir",
         str(results),
         env=env,
@@ -144,3 +145,16 @@ def test_report_on_a_partly_finished_sweep_names_the_missing_cells(
     assert "missing" in text.lower()
     assert "unfiltered" in text and "32" in text and "seed 1" in text.replace("seed=1", "seed 1")
     assert (copy / "report" / "comparisons.csv").is_file()
+
+
+def test_the_base_model_is_measured_once_and_read_against(swept: tuple[Path, str]) -> None:
+    sweep_dir, _ = swept
+    (base,) = list((sweep_dir / "base").glob("*/base.json"))
+    assert (base.parent / "samples.jsonl").is_file()
+    report = (sweep_dir / "report" / "report.md").read_text()
+    assert "### Branching factor" in report and "Base model (evaluation.measure_base):" in report
+    assert "Base / tuned (times fewer branches than the base model):" in report
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    for row in rows:
+        low, high = float(row["branching_factor_ci_low"]), float(row["branching_factor_ci_high"])
+        assert low <= float(row["branching_factor"]) <= high

@@ -502,7 +502,10 @@ CASES: list[Case] = [
     ),
     Case(
         "unknown-judge-mode",
-        ("judge.mode: unknown judge mode 'bogus' (known: absolute, likert, pairwise)",),
+        (
+            "judge.mode: unknown judge mode 'bogus' "
+            "(known: absolute, dialogue, likert, pairwise, safety)",
+        ),
         overrides=("judge.mode=bogus",),
     ),
     Case(

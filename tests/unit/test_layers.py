@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "ablate.layout": 0,
     "ablate.records": 0,
     "ablate.stats": 0,
+    "ablate.branching": 0,  # the branching factor from samples' entropy sums (pure)
     # 1 config and plan (pure), and the pure analysis of results
     "ablate.config": 1,
     "ablate.plan": 1,
@@ -32,6 +33,7 @@ LAYERS: dict[str, int] = {
     "ablate.judge": 2,
     "ablate.ledger": 2,
     "ablate.tasks": 2,  # task metrics: problems, scorers, evaluation (no judge)
+    "ablate.dialogues": 2,  # multi-turn evaluation: conversations, continuation, judging
     # 3 stages
     "ablate.stages": 3,
     # 4 the driver's parts: scheduling, tracking, reporting, reading results, checks

@@ -19,6 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ablate.analysis.branching import (
+    BranchingCell,
+    BranchingPoint,
+    Entropies,
+    Factor,
+    branching_points,
+)
 from ablate.analysis.contrasts import (
     Cell,
     Contrast,
@@ -50,6 +57,8 @@ from ablate.analysis.verdicts import Verdict, comparison_verdict, length_flag, s
 from ablate.stats import holm
 
 HeldoutByPrompt = Mapping[str, tuple[float, int]]  # prompt id -> (loss sum, tokens)
+# The base model's base.json metrics and its per-prompt entropies (results.base_measurement)
+BaseMeasurement = tuple[Mapping[str, Any], Entropies | None]
 Lengths = Mapping[str, Sequence[float | None]]  # prompt id -> each sample's response tokens
 
 
@@ -68,6 +77,7 @@ class TrialData:
     # adjustment (ablate.analysis.length) needs them for every trial.
     lengths: Lengths | None = None
     tasks: TaskScores | None = None  # objective tasks' correctness by prompt (evaluation.tasks)
+    entropies: Entropies | None = None  # mean next-token entropy by prompt (branching factor)
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,8 @@ class SweepAnalysis:
     length_slope: LengthSlope | None = None  # judge points per response token
     length_note: str = ""  # why there is no length adjustment ("" when there is one)
     task_points: list[TaskPoint] = field(default_factory=list)  # each task's (arm, size)
+    branching: list[BranchingPoint] = field(default_factory=list)  # each (arm, size)'s
+    base_branching: Factor | None = None  # the base model's (evaluation.measure_base)
 
     def point(self, arm: str, n_examples: int) -> Point | None:
         return next((p for p in self.points if (p.arm, p.n_examples) == (arm, n_examples)), None)
@@ -439,7 +451,25 @@ def _not_measured(trials: Sequence[TrialData], d: Design, heldout: bool) -> list
     return notes
 
 
-def analyze_sweep(trials: Sequence[TrialData], design: Design) -> SweepAnalysis:
+def _branching(
+    trials: Sequence[TrialData], d: Design, base: BaseMeasurement | None
+) -> tuple[list[BranchingPoint], Factor | None]:
+    cells = [BranchingCell(t.arm, t.n_examples, t.seed, t.entropies) for t in trials if t.entropies]
+    metrics, entropies = base if base is not None else ({}, None)
+    found = metrics.get("branching_factor")
+    factor = None
+    if isinstance(found, int | float):
+        low, high = metrics.get("branching_factor_ci_low"), metrics.get("branching_factor_ci_high")
+        if low is not None and high is not None:
+            factor = Factor(float(found), float(low), float(high), "bootstrap over prompts")
+        else:
+            factor = Factor(float(found), method="fewer than 2 prompts")
+    return branching_points(cells, d.arms, d.sizes, d.confidence, entropies), factor
+
+
+def analyze_sweep(
+    trials: Sequence[TrialData], design: Design, base: BaseMeasurement | None = None
+) -> SweepAnalysis:
     """The sweep's analysis from its done trials (any subset of the plan: a partly finished
     sweep says which cells are missing instead of failing)."""
     trials = [t for t in trials if t.arm in design.arms and t.n_examples in design.sizes]
@@ -462,4 +492,5 @@ def analyze_sweep(trials: Sequence[TrialData], design: Design) -> SweepAnalysis:
         found.slope if found else None,
         found.why if found else str(length),
         _task_points(trials, design),
+        *_branching(trials, design, base),
     )

@@ -135,6 +135,9 @@ def resolve_relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     for task in _mapping(_mapping(data.get("evaluation")).get("tasks")).values():
         if isinstance(task, dict) and isinstance(task.get("path"), str):
             task["path"] = _absolute(task["path"], base)
+    dialogues = _mapping(data.get("evaluation")).get("dialogues")
+    if isinstance(dialogues, dict) and isinstance(dialogues.get("path"), str):
+        dialogues["path"] = _absolute(dialogues["path"], base)
     judge = data.get("judge")
     for key in ("template", "reference_file", "cache_path"):
         if isinstance(judge, dict) and isinstance(judge.get(key), str):

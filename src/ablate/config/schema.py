@@ -213,13 +213,31 @@ class TaskConfig:
 
 
 @dataclass
+class DialoguesConfig:
+    """Conversations the fine-tuned model continues turn by turn, each of its turns judged in
+    context with Excellent / Pass / Fail (LIMA section 6; ablate.dialogues; README "Dialogue
+    and safety"). Its metrics: dialogue_excellent_rate, dialogue_turn<k>_excellent_rate."""
+
+    # jsonl, one conversation a line: {"id": ..., "turns": [user messages]}, relative to the
+    # file that names it; None: the project's own small set (ablate/data/fixtures/dialogues.jsonl)
+    path: str | None = None
+    max_turns: int | None = None  # the first N user turns of each conversation; None = all
+    max_conversations: int | None = None  # the first N conversations; None = all
+
+
+@dataclass
 class EvaluationConfig:
     prompts: PoolConfig = field(default_factory=lambda: PoolConfig(source="synthetic", size=100))
     max_prompts: int | None = None  # the first N prompts; None = all
     confidence: float = 0.95
     bootstrap_resamples: int = 10_000
+    # Sample the base model once per sweep (ablate.stages.base) for its branching factor
+    # beside the tuned models'. Changes no trial: outside every stage key.
+    measure_base: bool = False
     # name -> a task scored without a judge (task_<name>_accuracy with its interval).
     tasks: dict[str, TaskConfig] = field(default_factory=dict)
+    # Set: multi-turn conversations continued and judged per turn (needs judge.backend openai).
+    dialogues: DialoguesConfig | None = None
 
 
 @dataclass

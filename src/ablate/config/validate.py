@@ -19,6 +19,7 @@ from ablate.config.arms import (
     grid_points,
     variants,
 )
+from ablate.config.dialogues import dialogue_problems
 from ablate.config.schema import ArmConfig, Config, LoraSettings, checkpoint_interval
 from ablate.config.search import search_problems
 from ablate.config.tasks import task_problems
@@ -330,5 +331,6 @@ def semantic_problems(
         problems += analysis_problems(config)
         problems += search_problems(config, _setting_problems)
         problems += task_problems(config)
+        problems += dialogue_problems(config)
         problems += runtime_problems(config)
     return problems + (plugins(config, require_sweep) if plugins else [])

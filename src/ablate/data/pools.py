@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ablate.config.schema import PoolConfig, TaskConfig
+from ablate.config.schema import DialoguesConfig, PoolConfig, TaskConfig
 from ablate.data.build import BuildStats, Record
 from ablate.data.sources import source
 from ablate.errors import UserError
@@ -83,6 +83,7 @@ def fingerprints(
     pools: dict[str, PoolConfig],
     evaluation: PoolConfig,
     tasks: dict[str, TaskConfig] | None = None,
+    dialogues: DialoguesConfig | None = None,
 ) -> tuple[dict[str, str], str]:
     """Each pool's key, and the evaluation's: its prompts' key, with the content of its tasks
     when there are any (without, the prompts' key alone, as before tasks existed)."""
@@ -91,6 +92,10 @@ def fingerprints(
         from ablate.tasks.sets import tasks_fingerprint
 
         eval_fp = stable_hash([eval_fp, tasks_fingerprint(tasks)])
+    if dialogues is not None:  # likewise: without dialogues, the key it always had
+        from ablate.dialogues.sets import dialogues_fingerprint
+
+        eval_fp = stable_hash([eval_fp, "dialogues", dialogues_fingerprint(dialogues)])
     return {name: pool_key(p) for name, p in pools.items()}, eval_fp
 
 

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ablate.branching import SampleEntropy, sample_entropy
 from ablate.config.schema import GenerationConfig
 from ablate.models.chat import END_OF_TURN, prompt_text
+from ablate.models.entropy import processors, recording_entropy
 from ablate.models.load import load_causal_lm, torch_dtype
 from ablate.models.tokens import IGNORE, collate, tokenize_example
 from ablate.records import HeldoutRow, Sample
@@ -109,20 +111,28 @@ def decode_response(tokenizer: Any, new_ids: list[int], stop_ids: list[int]) -> 
     return tokenizer.decode(kept, skip_special_tokens=True).strip(), len(kept), ended is not None
 
 
-def sample_records(prompts: list[dict[str, str]], responses: list[list[Response]]) -> list[Sample]:
-    """One row per (prompt, sample), in the prompts' order: responses[i] answers prompts[i]."""
-    return [
-        {
-            "prompt_id": record["id"],
-            "prompt": record["prompt"],
-            "sample": k,
-            "response": text,
-            "n_tokens": n_tokens,
-            "stopped": stopped,
-        }
-        for record, answers in zip(prompts, responses, strict=True)
-        for k, (text, n_tokens, stopped) in enumerate(answers)
-    ]
+def sample_records(
+    prompts: list[dict[str, str]],
+    responses: list[list[Response]],
+    entropies: list[list[SampleEntropy]] | None = None,
+) -> list[Sample]:
+    """One row per (prompt, sample), in the prompts' order: responses[i] answers prompts[i];
+    entropies[i][k], when given, adds sample k's entropy sums (ablate.branching)."""
+    records: list[Sample] = []
+    for i, (record, answers) in enumerate(zip(prompts, responses, strict=True)):
+        for k, (text, n_tokens, stopped) in enumerate(answers):
+            row: Sample = {
+                "prompt_id": record["id"],
+                "prompt": record["prompt"],
+                "sample": k,
+                "response": text,
+                "n_tokens": n_tokens,
+                "stopped": stopped,
+            }
+            if entropies is not None:
+                row.update(entropies[i][k])
+            records.append(row)
+    return records
 
 
 def length_order(prompt_ids: list[list[int]]) -> list[int]:
@@ -143,13 +153,17 @@ def _left_padded(prompt_ids: list[list[int]], pad_id: int) -> tuple[Any, Any]:
     return torch.tensor(input_ids), torch.tensor(mask)
 
 
+Batch = tuple[list[list[Response]], list[list[SampleEntropy]] | None]  # per prompt, K each
+
+
 def _sample_batch(
     lm: LoadedModel,
     prompt_ids: list[list[int]],
     cfg: GenerationConfig,
     seed: int,
     meter: DecodeMeter,
-) -> list[list[Response]]:
+    branching: bool = False,
+) -> Batch:
     import torch
 
     tokenizer = lm.tokenizer
@@ -158,7 +172,7 @@ def _sample_batch(
     torch.manual_seed(seed)
     started = time.perf_counter()
     sampling = cfg.temperature > 0  # temperature 0: greedy (task metrics decode so)
-    with torch.no_grad():
+    with torch.no_grad(), recording_entropy(lm.model, branching) as recorder:
         output = lm.model.generate(
             input_ids=input_ids.to(lm.device),
             attention_mask=mask.to(lm.device),
@@ -174,6 +188,7 @@ def _sample_batch(
             num_return_sequences=cfg.samples_per_prompt,
             eos_token_id=stop_ids,
             pad_token_id=tokenizer.pad_token_id,
+            logits_processor=processors(recorder),  # None: generate's default
         )
     meter.seconds += time.perf_counter() - started
     new_tokens = output[:, input_ids.shape[1] :]
@@ -182,8 +197,13 @@ def _sample_batch(
     meter.decode_slots += new_tokens.numel()
     meter.prompt_tokens += int(mask.sum())
     meter.prompt_slots += mask.numel()
-    k = cfg.samples_per_prompt
-    return [rows[i * k : (i + 1) * k] for i in range(len(prompt_ids))]
+    k = cfg.samples_per_prompt  # rows are prompt-major: each prompt's K samples in turn
+    if recorder is None:
+        return _batches(rows, k), None
+    # A row's own positions: its tokens and its stop token, not the padding after them.
+    table = recorder.rows(*new_tokens.shape)
+    sums = [sample_entropy(e, n + stop) for e, (_, n, stop) in zip(table, rows, strict=True)]
+    return _batches(rows, k), _batches(sums, k)
 
 
 def generate_samples(
@@ -192,19 +212,23 @@ def generate_samples(
     cfg: GenerationConfig,
     seed: int,
     meter: DecodeMeter | None = None,
+    branching: bool = False,
 ) -> list[Sample]:
     """One row per (prompt, sample), in the prompts' order. Batches of `cfg.batch_size`
     prompts of similar length (`length_order`), each prompt x samples_per_prompt rows; a
-    batch's seed depends on its index in that order only, so a seed gives the same samples."""
+    batch's seed depends on its index in that order only, so a seed gives the same samples.
+    branching: each sample also gets its entropy sums (ablate.branching); the same samples."""
     meter = meter if meter is not None else DecodeMeter()
     prompt_ids = encode_prompts(lm.tokenizer, [r["prompt"] for r in prompts])
     responses: list[list[Response]] = [[] for _ in prompts]
+    entropies: list[list[SampleEntropy]] = [[] for _ in prompts]
     for index, batch in enumerate(_batches(length_order(prompt_ids), cfg.batch_size)):
         batch_ids = [prompt_ids[i] for i in batch]
-        answers = _sample_batch(lm, batch_ids, cfg, seed * 100_003 + index, meter)
-        for i, answer in zip(batch, answers, strict=True):
-            responses[i] = answer
-    return sample_records(prompts, responses)
+        answers, sums = _sample_batch(lm, batch_ids, cfg, seed * 100_003 + index, meter, branching)
+        for j, i in enumerate(batch):
+            responses[i] = answers[j]
+            entropies[i] = sums[j] if sums is not None else []
+    return sample_records(prompts, responses, entropies if branching else None)
 
 
 def heldout_losses(

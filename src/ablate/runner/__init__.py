@@ -116,6 +116,25 @@ def _run(spec: WorkerSpec, use_gpu: bool) -> dict[str, Any]:
     )
 
 
+def _measure_base(config: Config, out_dir: str) -> dict[str, Any]:
+    import torch
+
+    from ablate.stages.base import measure_base
+
+    torch.set_num_threads(max(1, int(config.resources.cpus_per_trial)))
+    use_gpu = config.resources.gpus_per_trial > 0 and torch.cuda.is_available()
+    return measure_base(config, Path(out_dir), "cuda" if use_gpu else "cpu")
+
+
+def measure_base_model(config: Config, out_dir: Path) -> dict[str, Any]:
+    """The base model's measurement (ablate.stages.base) as one Ray task with a trial's
+    resources, on the started cluster (a GPU where trials get one)."""
+    r = config.resources
+    task = ray.remote(num_cpus=r.cpus_per_trial, num_gpus=r.gpus_per_trial, max_retries=0)
+    result: dict[str, Any] = ray.get(task(_measure_base).remote(config, str(out_dir.resolve())))
+    return result
+
+
 def _died(text: str) -> str | None:
     """Ray's long report of a worker that died (SIGKILL, OOM killer, segfault), in one line."""
     if "actor died unexpectedly" not in text and "worker process has died" not in text:

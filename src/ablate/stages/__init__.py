@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ablate.config.schema import Config
 from ablate.plan import JUDGED_STAGES, STAGES, CodeVersions
@@ -64,11 +64,14 @@ def code_versions(config: Config) -> CodeVersions:
     from ablate.models.chat import TEMPLATE_VERSION
     from ablate.models.tiny import builtin_version
 
+    rubric: Any = judge_mode(config.judge.mode).version
+    if config.evaluation.dialogues is not None:  # its turns are judged in the dialogue mode too
+        rubric = [rubric, judge_mode("dialogue").version]
     return CodeVersions(
         stage_versions(),
         TEMPLATE_VERSION,
         PARSER_VERSION,
-        judge_mode(config.judge.mode).version,
+        rubric,
         builtin_version(config.model.name_or_path),
         builtin_version(config.judge.model),
     )

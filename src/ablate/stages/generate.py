@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ablate.data.sources import evaluation_records
 from ablate.files import atomic_write_json, write_jsonl
 from ablate.stages.context import TrialContext
+from ablate.stages.dialogue import write_dialogues
 
 if TYPE_CHECKING:
     from ablate.models.generation import DecodeMeter, LoadedModel
@@ -61,7 +62,11 @@ def _with_hf(ctx: TrialContext, prompts: list[dict[str, Any]], meter: DecodeMete
 
     lm = _load(ctx)
     losses, rows = _heldout(ctx, lm, prompts), _tasks(ctx, lm)
-    samples = generate_samples(lm, prompts, ctx.config.generation, ctx.trial.seed, meter)
+    # branching: each sample also carries its entropy sums (ablate.branching). The text is
+    # unchanged and the fields are additive (score writes no branching factor without them),
+    # so the stage's version stays: a bump would regenerate and rejudge every sweep.
+    gen, seed = ctx.config.generation, ctx.trial.seed
+    samples = generate_samples(lm, prompts, gen, seed, meter, branching=True)
     return samples, losses, rows
 
 
@@ -119,3 +124,4 @@ def run_generate(ctx: TrialContext, out: Path) -> None:
         **meter.stats(),
     }
     atomic_write_json(out / "stats.json", stats)
+    write_dialogues(ctx, out)  # evaluation.dialogues only: generate/dialogues.jsonl

@@ -13,6 +13,7 @@ from ablate.judge.modes import judge_mode
 from ablate.ledger import DONE, TrialLedger
 from ablate.records import Sample, read_samples
 from ablate.stages.context import TrialContext
+from ablate.stages.dialogue import judge_dialogues
 from ablate.stages.generate import SAMPLES
 
 JUDGMENTS, ACCOUNTING = "judgments.jsonl", "accounting.json"
@@ -47,6 +48,7 @@ def run_judge(ctx: TrialContext, out: Path) -> None:
         )
     write_jsonl(out / JUDGMENTS, judgments)
     atomic_write_json(out / ACCOUNTING, accounting)
+    judge_dialogues(ctx, out)  # generate/dialogues.jsonl's turns, when there are any
 
 
 def judge_cache_path(trial_root: Path) -> Path:

@@ -1,6 +1,6 @@
 """Score: a trial's metrics from its files: the judge score with its intervals, outcome shares
 and the unscored rate (prompt-resampled), judge accounting, held-out loss, task accuracies,
-training facts."""
+the branching factor (ablate.branching), training facts."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ablate.branching import branching_metrics
 from ablate.files import atomic_write_json, read_json
 from ablate.judge.modes import judge_mode
 from ablate.records import (
@@ -22,6 +23,7 @@ from ablate.records import (
     read_samples,
 )
 from ablate.stages.context import TrialContext
+from ablate.stages.dialogue import dialogue_metrics
 from ablate.stages.generate import HELDOUT_FILE, SAMPLES
 from ablate.stages.judge import ACCOUNTING, JUDGMENTS
 from ablate.stages.select import data_counts
@@ -211,7 +213,9 @@ def run_score(ctx: TrialContext, out: Path) -> None:
     metrics |= accounting_metrics(
         accounting, judgments, j.price_prompt_per_million, j.price_completion_per_million
     )
-    metrics |= sample_metrics(read_samples(ctx.stage_path("generate", SAMPLES)))
+    samples = read_samples(ctx.stage_path("generate", SAMPLES))
+    metrics |= sample_metrics(samples)
+    metrics |= branching_metrics(samples, e.confidence, e.bootstrap_resamples, ctx.trial.seed)
     metrics |= read_json(ctx.stage_path("generate", "stats.json"))
     heldout = ctx.stage_path("generate", HELDOUT_FILE)
     if heldout.is_file():  # trials generated before per-prompt losses were kept have none
@@ -225,4 +229,5 @@ def run_score(ctx: TrialContext, out: Path) -> None:
         )
     metrics |= read_json(ctx.stage_path("train", "stats.json"))
     metrics |= data_counts(ctx)
+    metrics |= dialogue_metrics(ctx)  # none without dialogue judgments
     atomic_write_json(out / METRICS, metrics)

@@ -12,6 +12,8 @@ JUDGE_MODES: Registry[str] = Registry("judge mode")
 JUDGE_MODES.register("likert")("ablate.judge.modes.likert")
 JUDGE_MODES.register("pairwise")("ablate.judge.modes.pairwise")
 JUDGE_MODES.register("absolute")("ablate.judge.modes.absolute")
+JUDGE_MODES.register("safety")("ablate.judge.modes.safety")
+JUDGE_MODES.register("dialogue")("ablate.judge.modes.dialogue")
 
 
 def judge_mode(name: str) -> JudgeMode:
