@@ -577,12 +577,13 @@ def _at(c: Comparison) -> str:
 
 
 def _fit_value(f: Fit) -> str:
-    return _with_interval(f.slope, f.low, f.high, f.method, sign=f.metric == "judge_mean")
+    return _with_interval(f.slope, f.low, f.high, f.method, sign=f.metric.startswith("judge_mean"))
 
 
 _FIT_METRIC = {
     "judge_mean": "judge slope (points per doubling of n)",
     "heldout_loss": "held-out loss exponent alpha (loss ~ A n^-alpha)",
+    "judge_mean_length_adjusted": "judge slope adjusted for response length (points per doubling)",
 }
 
 
@@ -854,7 +855,11 @@ def verdict_lines(analysis: SweepAnalysis) -> list[tuple[str, str, str]]:
     chosen = [c for c in analysis.comparisons if c.n_examples in (largest, None)]
     lines = [_comparison_line(c) for c in chosen]
     for f in analysis.fits:
-        what = {"judge_mean": "slope per doubling", "heldout_loss": "held-out loss exponent"}.get(
+        what = {
+            "judge_mean": "slope per doubling",
+            "judge_mean_length_adjusted": "length-adjusted slope",
+            "heldout_loss": "held-out loss exponent",
+        }.get(
             f.metric, f"{f.metric.removeprefix('task_').removesuffix('_accuracy')} error exponent"
         )
         lines.append((f"{f.arm} {what}", f.verdict, _fit_value(f)))

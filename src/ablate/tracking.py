@@ -67,7 +67,11 @@ ARM_METRICS = (
     "heldout_ci_high",
     "unscored_rate",
 )
-FIT_NAMES = {"judge_mean": "slope", "heldout_loss": "heldout_exponent"}  # Fit.metric -> name
+FIT_NAMES = {  # Fit.metric -> name
+    "judge_mean": "slope",
+    "judge_mean_length_adjusted": "slope_length_adjusted",
+    "heldout_loss": "heldout_exponent",
+}
 MAX_PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch call
 MAX_METRICS_PER_BATCH = 1000
 

@@ -39,6 +39,7 @@ from ablate.analysis.fits import PowerLaw, power_law_fit
 from ablate.analysis.length import (
     LengthAdjusted,
     LengthSlope,
+    _with_slope,
     adjusted_means,
     length_adjusted_difference,
     length_slope,
@@ -349,6 +350,24 @@ def _judge_fit(sweep: SweepMeans, arm: str, d: Design) -> Fit | None:
     return Fit(arm, "judge_mean", c.estimate, c.low, c.high, verdict.kind, verdict.text, c.method)
 
 
+def _length_adjusted_fit(found: _Length | None, arm: str, d: Design) -> Fit | None:
+    """The judge slope per doubling with each response's length effect taken out (score -
+    slope x tokens), its interval widened by the length slope's own uncertainty: does the
+    score rise with n only because responses got longer? Same verdict rules as the raw one."""
+    if found is None or found.slope is None or found.adjusted is None:
+        return None
+    try:
+        adjusted = scaling_slope(found.adjusted, arm, d.confidence)
+        tokens = scaling_slope(found.lengths, arm, d.confidence)
+    except ValueError:
+        return None
+    verdict = slope_verdict(_with_slope(adjusted, tokens.estimate, found.slope),
+                            d.equivalence_margin)  # fmt: skip
+    c = verdict.contrast
+    return Fit(arm, "judge_mean_length_adjusted", c.estimate, c.low, c.high, verdict.kind,
+               verdict.text, c.method)  # fmt: skip
+
+
 def _power_verdict(fit: PowerLaw) -> tuple[str, str]:
     if not math.isfinite(fit.low):
         return "no interval", f"exponent {fit.exponent:.3f}; {fit.method}"
@@ -393,12 +412,20 @@ def _task_fits(cells: dict[str, list[TaskCell]], arm: str, confidence: float) ->
     return fits
 
 
-def _fits(trials: Sequence[TrialData], sweep: SweepMeans, d: Design) -> list[Fit]:
+def _fits(
+    trials: Sequence[TrialData], sweep: SweepMeans, d: Design, found: _Length | None = None
+) -> list[Fit]:
     fits = []
     tasks = _task_cells(trials)
     for arm in d.arms:
         fits += [
-            f for f in (_judge_fit(sweep, arm, d), _heldout_fit(trials, arm, d.confidence)) if f
+            f
+            for f in (
+                _judge_fit(sweep, arm, d),
+                _length_adjusted_fit(found, arm, d),
+                _heldout_fit(trials, arm, d.confidence),
+            )
+            if f
         ]
         fits += _task_fits(tasks, arm, d.confidence)
     return fits
@@ -486,7 +513,7 @@ def analyze_sweep(
         design,
         _points(trials, judge, heldout, design, found.lengths if found else None),
         _comparisons(judge, design, found),
-        _fits(trials, judge, design),
+        _fits(trials, judge, design, found),
         missing,
         notes,
         found.slope if found else None,
