@@ -39,6 +39,9 @@ ACCOUNTING_KEYS = (
     "judge_prompt_tokens",
     "judge_completion_tokens",
     "judge_cost_usd",
+    "dialogue_judge_calls",
+    "dialogue_judge_cache_hits",
+    "dialogue_judge_cost_usd",
 )
 
 

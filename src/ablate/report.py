@@ -76,6 +76,9 @@ _ACCOUNTING = {
     "judge_prompt_tokens": "prompt tokens paid",
     "judge_completion_tokens": "completion tokens paid",
     "judge_cost_usd": "cost (USD, paid tokens x declared prices)",
+    "dialogue_judge_calls": "dialogue turns: calls answered over the network",
+    "dialogue_judge_cache_hits": "dialogue turns: replies served from the cache",
+    "dialogue_judge_cost_usd": "dialogue turns: cost (USD)",
 }
 
 
@@ -629,7 +632,7 @@ def _accounting(ctx: ReportContext) -> list[str]:
     for key in [*_ACCOUNTING, *sorted(set(ctx.accounting) - set(_ACCOUNTING))]:
         if key in ctx.accounting:
             value = ctx.accounting[key]
-            shown = f"{value:.4f}" if key == "judge_cost_usd" else f"{value:,.0f}"
+            shown = f"{value:.4f}" if key.endswith("cost_usd") else f"{value:,.0f}"
             rows.append([_ACCOUNTING.get(key, key), shown])
         elif key == "judge_cost_usd":
             rows.append([_ACCOUNTING[key], "unknown (no prices declared for this judge)"])

@@ -113,6 +113,15 @@ def turn_metrics(
     return metrics
 
 
+def _cost(metrics: dict[str, Any], price_in: float | None, price_out: float | None) -> float | None:
+    """Paid tokens x declared prices, as the prompts' judging is priced (stages/score.py)."""
+    prompt = metrics.get("dialogue_judge_prompt_tokens")
+    completion = metrics.get("dialogue_judge_completion_tokens")
+    if price_in is None or price_out is None or prompt is None or completion is None:
+        return None
+    return (float(prompt) * price_in + float(completion) * price_out) / 1e6
+
+
 def dialogue_metrics(ctx: TrialContext) -> dict[str, Any]:
     """score: the dialogue metrics, what judging the turns cost, and how long the replies ran;
     none when the trial has no dialogue judgments."""
@@ -123,6 +132,10 @@ def dialogue_metrics(ctx: TrialContext) -> dict[str, Any]:
     judgments = read_dialogue_judgments(judged)
     metrics = turn_metrics(judgments, e.confidence, e.bootstrap_resamples, ctx.trial.seed)
     metrics |= read_json(ctx.stage_path("judge", DIALOGUE_ACCOUNTING))
+    j = ctx.config.judge
+    cost = _cost(metrics, j.price_prompt_per_million, j.price_completion_per_million)
+    if cost is not None:
+        metrics["dialogue_judge_cost_usd"] = cost
     turns = read_dialogue_turns(ctx.stage_path("generate", DIALOGUES_FILE))
     n = max(1, len(turns))
     metrics["dialogue_response_tokens_mean"] = sum(t["n_tokens"] for t in turns) / n

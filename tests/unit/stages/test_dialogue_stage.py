@@ -154,3 +154,12 @@ def test_the_config_names_a_file_relative_to_itself(tmp_path: Path) -> None:
     assert loaded.evaluation.dialogues == DialoguesConfig(
         path=str((tmp_path / "talks.jsonl").resolve()), max_turns=2, max_conversations=1
     )
+
+
+def test_dialogue_judging_is_priced_like_the_prompts_judging() -> None:
+    from ablate.stages.dialogue import _cost
+
+    paid = {"dialogue_judge_prompt_tokens": 2_000_000, "dialogue_judge_completion_tokens": 500_000}
+    assert _cost(paid, 0.15, 0.6) == (2 * 0.15 + 0.5 * 0.6)
+    assert _cost(paid, None, 0.6) is None  # no prices declared: no cost, not a zero
+    assert _cost({}, 0.15, 0.6) is None
