@@ -59,7 +59,7 @@ def estimate_trials(
     orders = mode.calls_per_sample  # a paired mode asks in both orders
     if mode.paired and j.pairwise_samples_per_prompt is not None:
         samples = min(samples, j.pairwise_samples_per_prompt)
-    calls = None if prompts is None else prompts * samples * orders
+    calls = None if prompts is None else prompts * samples * orders + _dialogue_turns(config)
     pools = {pool for t in trials for pool in t.weights}
     chars = {name: mean_record_chars(config, name, results_dir) for name in pools}
     return {
@@ -71,6 +71,15 @@ def estimate_trials(
         )
         for t in trials
     }
+
+
+def _dialogue_turns(config: Config) -> int:
+    """The judge calls a trial's dialogues add: one per assistant turn (evaluation.dialogues)."""
+    if config.evaluation.dialogues is None:
+        return 0
+    from ablate.dialogues.sets import load_dialogues
+
+    return sum(len(c["turns"]) for c in load_dialogues(config.evaluation.dialogues))
 
 
 def _mixed(chars: dict[str, float | None], trial: Trial) -> float | None:

@@ -60,6 +60,17 @@ def test_plan_prints_the_trials_and_writes_nothing(tmp_path: Path) -> None:
 SEARCH = REPO / "sweeps" / "search.yaml"
 
 
+def test_plan_counts_the_judge_calls_of_dialogue_turns(tmp_path: Path) -> None:
+    http_judge = ["judge.backend=openai", "judge.base_url=http://127.0.0.1:9/v1"]
+    plain = ablate("plan", str(QUICKSTART), *http_judge, cwd=tmp_path)
+    with_dialogues = ablate(
+        "plan", str(QUICKSTART), *http_judge, "evaluation.dialogues={max_turns: 2}", cwd=tmp_path
+    )
+    assert plain.returncode == 0 and with_dialogues.returncode == 0, with_dialogues.stderr
+    # 16 prompts x 2 samples a trial; the built-in 10 conversations add 2 turns each.
+    assert "judge calls 128" in plain.stdout and "judge calls 208" in with_dialogues.stdout
+
+
 def test_plan_on_a_search_prints_its_space_budget_and_cost(tmp_path: Path) -> None:
     done = ablate("plan", str(SEARCH), "search.confirm={top: 2, seeds: 3}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
