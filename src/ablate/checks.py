@@ -21,6 +21,7 @@ from ablate.config.load import load_config
 from ablate.config.schema import Config
 from ablate.data.checks import check_pools, require_data
 from ablate.errors import UserError
+from ablate.files import stable_hash
 from ablate.plan import Trial, duplicate_arms, plan_trials
 
 
@@ -58,9 +59,27 @@ def _reference_arm_problem(config: Config, results_dir: Path) -> str | None:
     return None
 
 
+def plan_fingerprints(config: Config) -> tuple[dict[str, str], str]:
+    """Each pool's key, and the evaluation's: its prompts' key, with the content of its tasks
+    and dialogues when there are any (without, the prompts' key alone, as before they
+    existed, so earlier trial ids stand)."""
+    from ablate.data.pools import fingerprints
+
+    e = config.evaluation
+    pool_fps, eval_fp = fingerprints(config.pools, e.prompts)
+    if e.tasks:
+        from ablate.tasks.sets import tasks_fingerprint
+
+        eval_fp = stable_hash([eval_fp, tasks_fingerprint(e.tasks)])
+    if e.dialogues is not None:
+        from ablate.dialogues.sets import dialogues_fingerprint
+
+        eval_fp = stable_hash([eval_fp, "dialogues", dialogues_fingerprint(e.dialogues)])
+    return pool_fps, eval_fp
+
+
 def checked_plan(config: Config, results_dir: Path = Path("results")) -> list[Trial]:
     """The sweep's trials, after every sweep check (see the module docstring)."""
-    from ablate.data.pools import fingerprints
     from ablate.judge.backends import judge_fingerprint
     from ablate.stages import code_versions
 
@@ -71,12 +90,7 @@ def checked_plan(config: Config, results_dir: Path = Path("results")) -> list[Tr
     check_pools(config)
     if config.search is not None:
         return []  # a search's trials are proposed as it runs (ablate.search_session)
-    pool_fps, eval_fp = fingerprints(
-        config.pools,
-        config.evaluation.prompts,
-        config.evaluation.tasks,
-        config.evaluation.dialogues,
-    )
+    pool_fps, eval_fp = plan_fingerprints(config)
     trials = plan_trials(config, pool_fps, eval_fp, code_versions, judge_fingerprint(config.judge))
     duplicates = duplicate_arms(trials)
     if duplicates:

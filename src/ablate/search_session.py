@@ -39,16 +39,11 @@ NOT_IN_KEY = ("trials", "max_concurrent", "confirm")
 
 
 def planner_for(config: Config) -> SearchPlanner:
-    from ablate.data.pools import fingerprints
+    from ablate.checks import plan_fingerprints
     from ablate.judge.backends import judge_fingerprint
     from ablate.stages import code_versions
 
-    pool_fps, eval_fp = fingerprints(
-        config.pools,
-        config.evaluation.prompts,
-        config.evaluation.tasks,
-        config.evaluation.dialogues,
-    )
+    pool_fps, eval_fp = plan_fingerprints(config)
     return SearchPlanner(config, pool_fps, eval_fp, code_versions, judge_fingerprint(config.judge))
 
 

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ablate.config.schema import DialoguesConfig, PoolConfig, TaskConfig
+from ablate.config.schema import PoolConfig
 from ablate.data.build import BuildStats, Record
 from ablate.data.sources import source
 from ablate.errors import UserError
@@ -80,23 +80,11 @@ def pool_folder(pools_dir: Path, pool: PoolConfig) -> Path:
 
 
 def fingerprints(
-    pools: dict[str, PoolConfig],
-    evaluation: PoolConfig,
-    tasks: dict[str, TaskConfig] | None = None,
-    dialogues: DialoguesConfig | None = None,
+    pools: dict[str, PoolConfig], evaluation: PoolConfig
 ) -> tuple[dict[str, str], str]:
-    """Each pool's key, and the evaluation's: its prompts' key, with the content of its tasks
-    when there are any (without, the prompts' key alone, as before tasks existed)."""
-    eval_fp = pool_key(evaluation)
-    if tasks:
-        from ablate.tasks.sets import tasks_fingerprint
-
-        eval_fp = stable_hash([eval_fp, tasks_fingerprint(tasks)])
-    if dialogues is not None:  # likewise: without dialogues, the key it always had
-        from ablate.dialogues.sets import dialogues_fingerprint
-
-        eval_fp = stable_hash([eval_fp, "dialogues", dialogues_fingerprint(dialogues)])
-    return {name: pool_key(p) for name, p in pools.items()}, eval_fp
+    """Each pool's key, and the evaluation prompts' (ablate.checks.plan_fingerprints adds the
+    evaluation's tasks and dialogues)."""
+    return {name: pool_key(p) for name, p in pools.items()}, pool_key(evaluation)
 
 
 def _write_records(records: Any, path: Path, stats: BuildStats) -> int:

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from ablate.checks import load as load_config
+from ablate.checks import plan_fingerprints
 from ablate.config.schema import (
     ArmConfig,
     Config,
@@ -26,7 +27,7 @@ from ablate.judge.modes import judge_mode
 from ablate.plan import Trial, judge_name, plan_trials
 from ablate.records import DialogueJudgment
 from ablate.stages import code_versions
-from ablate.stages.dialogue import turn_metrics
+from ablate.stages.score import turn_metrics
 
 
 def judgment(conversation: str, turn: int, verdict: str | None) -> DialogueJudgment:
@@ -97,8 +98,7 @@ def config(dialogues: DialoguesConfig | None = None) -> Config:
 
 
 def plan(c: Config) -> list[Trial]:
-    e = c.evaluation
-    pool_fps, eval_fp = fingerprints(c.pools, e.prompts, e.tasks, e.dialogues)
+    pool_fps, eval_fp = plan_fingerprints(c)
     return plan_trials(c, pool_fps, eval_fp, code_versions)
 
 
@@ -157,7 +157,7 @@ def test_the_config_names_a_file_relative_to_itself(tmp_path: Path) -> None:
 
 
 def test_dialogue_judging_is_priced_like_the_prompts_judging() -> None:
-    from ablate.stages.dialogue import _cost
+    from ablate.stages.score import _cost
 
     paid = {"dialogue_judge_prompt_tokens": 2_000_000, "dialogue_judge_completion_tokens": 500_000}
     assert _cost(paid, 0.15, 0.6) == (2 * 0.15 + 0.5 * 0.6)

@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from ablate.checks import plan_fingerprints
 from ablate.config.schema import (
     ArmConfig,
     Config,
@@ -17,7 +18,7 @@ from ablate.config.schema import (
     SweepSpec,
     TaskConfig,
 )
-from ablate.data.pools import fingerprints, pool_key
+from ablate.data.pools import pool_key
 from ablate.files import stable_hash
 from ablate.plan import Trial, plan_trials
 from ablate.stages import code_versions
@@ -36,7 +37,7 @@ def config(tasks: dict[str, TaskConfig] | None = None) -> Config:
 
 
 def plan(c: Config) -> list[Trial]:
-    pool_fps, eval_fp = fingerprints(c.pools, c.evaluation.prompts, c.evaluation.tasks)
+    pool_fps, eval_fp = plan_fingerprints(c)
     return plan_trials(c, pool_fps, eval_fp, code_versions)
 
 
@@ -49,7 +50,7 @@ ARITH = TaskConfig(source="arithmetic", size=16)
 
 def test_without_tasks_the_generate_key_is_the_one_it_always_was() -> None:
     c = config()
-    pool_fps, eval_fp = fingerprints(c.pools, c.evaluation.prompts, {})
+    pool_fps, eval_fp = plan_fingerprints(c)
     assert eval_fp == pool_key(c.evaluation.prompts)  # no tasks: the prompts' key alone
     version = code_versions(c).stages["generate"]
     for trial in plan_trials(c, pool_fps, eval_fp, code_versions):
