@@ -40,6 +40,12 @@ def judge_cache(results: Path) -> Path:
     return results / "judge_cache.sqlite"
 
 
+def trial_judge_cache(trial: Path, configured: str | None) -> Path:
+    """The reply cache a trial's judging uses: judge.cache_path when set, else its results
+    folder's one (results/<sweep>/trials/<trial> -> results/judge_cache.sqlite)."""
+    return Path(configured) if configured else judge_cache(results_of_trial(trial))
+
+
 def ray_dir(sweep: Path) -> Path:
     return sweep / "_ray"
 

@@ -34,7 +34,7 @@ def run_judge(ctx: TrialContext, out: Path) -> None:
         judgments = [unscored(s, reason, cfg) for s in samples]
     else:
         references = _references(ctx, samples)
-        cache = Path(cfg.cache_path) if cfg.cache_path else judge_cache_path(ctx.ledger.root)
+        cache = layout.trial_judge_cache(ctx.ledger.root, cfg.cache_path)
         judge = create_judge(cfg, ctx.device, cache)
         judgments = judge.judge(samples, references)
         accounting = judge.accounting()
@@ -49,11 +49,6 @@ def run_judge(ctx: TrialContext, out: Path) -> None:
     write_jsonl(out / JUDGMENTS, judgments)
     atomic_write_json(out / ACCOUNTING, accounting)
     judge_dialogues(ctx, out)  # generate/dialogues.jsonl's turns, when there are any
-
-
-def judge_cache_path(trial_root: Path) -> Path:
-    """One reply cache per results folder (results/judge_cache.sqlite), shared by its sweeps."""
-    return layout.judge_cache(layout.results_of_trial(trial_root))
 
 
 def _references(ctx: TrialContext, samples: list[Sample]) -> dict[str, str] | None:

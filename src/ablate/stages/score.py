@@ -15,6 +15,7 @@ from ablate.branching import branching_metrics
 from ablate.files import atomic_write_json, read_json
 from ablate.judge.modes import judge_mode
 from ablate.records import (
+    DialogueJudgment,
     HeldoutRow,
     Judgment,
     Sample,
@@ -23,7 +24,14 @@ from ablate.records import (
     read_samples,
 )
 from ablate.stages.context import TrialContext
-from ablate.stages.dialogue import dialogue_metrics
+from ablate.stages.dialogue import (
+    DIALOGUE_ACCOUNTING,
+    DIALOGUE_JUDGMENTS,
+    DIALOGUE_MODE,
+    DIALOGUES_FILE,
+    read_dialogue_judgments,
+    read_dialogue_turns,
+)
 from ablate.stages.generate import HELDOUT_FILE, SAMPLES
 from ablate.stages.judge import ACCOUNTING, JUDGMENTS
 from ablate.stages.select import data_counts
@@ -231,3 +239,65 @@ def run_score(ctx: TrialContext, out: Path) -> None:
     metrics |= data_counts(ctx)
     metrics |= dialogue_metrics(ctx)  # none without dialogue judgments
     atomic_write_json(out / METRICS, metrics)
+
+
+# --- Multi-turn dialogue (ablate.stages.dialogue): the turns' grades, scored as the prompts' are
+
+
+def _renamed(metrics: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {prefix + k.removeprefix("judge_"): v for k, v in metrics.items()}
+
+
+def turn_metrics(
+    judgments: list[DialogueJudgment], confidence: float, resamples: int, seed: int
+) -> dict[str, Any]:
+    """Each grade's share over all turns (dialogue_excellent_rate, _pass_, _fail_), the
+    excellent share per turn (dialogue_turn<k>_excellent_rate), and the unscored rate, each
+    with an interval resampling conversations (a conversation's turns share its topic and its
+    earlier replies: they are not independent)."""
+    rows: list[Any] = judgments  # a DialogueJudgment is a Judgment with its place named
+    overall = judge_metrics(rows, confidence, resamples, seed)
+    unscored = [f"judge_unscored{end}" for end in ("", "_rate", "_rate_ci_low", "_rate_ci_high")]
+    metrics = _renamed({k: overall[k] for k in unscored if k in overall}, "dialogue_")
+    metrics["dialogue_turns"] = len(judgments)
+    metrics["dialogue_conversations"] = len({j["conversation"] for j in judgments})
+    metrics |= _renamed(
+        outcome_metrics(rows, DIALOGUE_MODE, confidence, resamples, seed), "dialogue_"
+    )
+    for turn in sorted({j["turn"] for j in judgments}):
+        at_turn = [j for j in rows if j["turn"] == turn]
+        shares = outcome_metrics(at_turn, DIALOGUE_MODE, confidence, resamples, seed)
+        excellent = {k: v for k, v in shares.items() if k.startswith("judge_excellent_rate")}
+        metrics |= _renamed(excellent, f"dialogue_turn{turn}_")
+        metrics[f"dialogue_turn{turn}_conversations"] = len(at_turn)
+    return metrics
+
+
+def _cost(metrics: dict[str, Any], price_in: float | None, price_out: float | None) -> float | None:
+    """Paid tokens x declared prices, as the prompts' judging is priced (judge_metrics)."""
+    prompt = metrics.get("dialogue_judge_prompt_tokens")
+    completion = metrics.get("dialogue_judge_completion_tokens")
+    if price_in is None or price_out is None or prompt is None or completion is None:
+        return None
+    return (float(prompt) * price_in + float(completion) * price_out) / 1e6
+
+
+def dialogue_metrics(ctx: TrialContext) -> dict[str, Any]:
+    """score: the dialogue metrics, what judging the turns cost, and how long the replies ran;
+    none when the trial has no dialogue judgments."""
+    judged = ctx.stage_path("judge", DIALOGUE_JUDGMENTS)
+    if not judged.is_file():
+        return {}
+    e = ctx.config.evaluation
+    judgments = read_dialogue_judgments(judged)
+    metrics = turn_metrics(judgments, e.confidence, e.bootstrap_resamples, ctx.trial.seed)
+    metrics |= read_json(ctx.stage_path("judge", DIALOGUE_ACCOUNTING))
+    j = ctx.config.judge
+    cost = _cost(metrics, j.price_prompt_per_million, j.price_completion_per_million)
+    if cost is not None:
+        metrics["dialogue_judge_cost_usd"] = cost
+    turns = read_dialogue_turns(ctx.stage_path("generate", DIALOGUES_FILE))
+    n = max(1, len(turns))
+    metrics["dialogue_response_tokens_mean"] = sum(t["n_tokens"] for t in turns) / n
+    metrics["dialogue_response_stopped_rate"] = sum(bool(t["stopped"]) for t in turns) / n
+    return metrics
