@@ -12,13 +12,7 @@ import pytest
 from ablate.branching import ENTROPY_FIELDS
 from ablate.config.schema import (
     Config,
-    EvaluationConfig,
     GenerationConfig,
-    JudgeConfig,
-    LoraSettings,
-    ModelConfig,
-    PoolConfig,
-    TrainingConfig,
 )
 from ablate.data.pools import prepare_pool
 from ablate.files import atomic_write_json, read_json, read_jsonl, write_jsonl
@@ -27,10 +21,10 @@ from ablate.plan import STAGES, Trial
 from ablate.stages.base import measure_base
 from ablate.stages.generate import SAMPLES
 from ablate.stages.pipeline import run_trial
+from tests.support.configs import tiny_trial_config
 
 pytestmark = pytest.mark.integration
 
-TINY = "builtin:tiny"
 BRANCHING = [
     f"branching_factor{part}{bound}"
     for part in ("", "_first")
@@ -39,29 +33,8 @@ BRANCHING = [
 
 
 def _config() -> Config:
-    return Config(
-        name="unit",
-        model=ModelConfig(name_or_path=TINY, dtype="float32"),
-        pools={"syn": PoolConfig(source="synthetic", size=40, seed=1)},
-        training=TrainingConfig(
-            method="lora",
-            epochs=1,
-            learning_rate=1e-3,
-            final_learning_rate=1e-4,
-            batch_size=4,
-            micro_batch_size=4,
-            max_seq_length=96,
-            lora=LoraSettings(r=4, alpha=8),
-        ),
-        generation=GenerationConfig(samples_per_prompt=2, max_new_tokens=8, batch_size=2),
-        judge=JudgeConfig(model=TINY, batch_size=4, min_level_mass=0.0),
-        evaluation=EvaluationConfig(
-            prompts=PoolConfig(source="synthetic", size=10, seed=2),
-            max_prompts=3,
-            bootstrap_resamples=200,
-            measure_base=True,
-        ),
-    )
+    generation = GenerationConfig(samples_per_prompt=2, max_new_tokens=8, batch_size=2)
+    return tiny_trial_config(generation=generation, max_prompts=3, measure_base=True)
 
 
 def test_a_trial_reports_its_branching_factor_beside_the_base_models(

@@ -7,53 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from ablate.config.schema import (
-    Config,
-    EvaluationConfig,
-    GenerationConfig,
-    JudgeConfig,
-    ModelConfig,
-    PoolConfig,
-    TaskConfig,
-    TrainingConfig,
-)
+from ablate.config.schema import TaskConfig
 from ablate.data.pools import prepare_pool
 from ablate.files import read_json
 from ablate.plan import STAGES, Trial
 from ablate.stages.pipeline import run_trial
 from ablate.tasks.records import TASKS_FILE, read_task_rows
+from tests.support.configs import tiny_trial_config
 
 pytestmark = pytest.mark.integration
-
-TINY = "builtin:tiny"
 
 
 def test_a_trial_with_a_task_reports_its_accuracy_with_an_interval(
     tiny_cache: Path, tmp_path: Path
 ) -> None:
     task = TaskConfig(source="arithmetic", size=8, max_new_tokens=8)
-    config = Config(
-        name="unit",
-        model=ModelConfig(name_or_path=TINY, dtype="float32"),
-        pools={"syn": PoolConfig(source="synthetic", size=40, seed=1)},
-        training=TrainingConfig(
-            method="full",
-            epochs=1,
-            learning_rate=1e-3,
-            final_learning_rate=1e-4,
-            batch_size=4,
-            micro_batch_size=4,
-            max_seq_length=96,
-        ),
-        generation=GenerationConfig(samples_per_prompt=1, max_new_tokens=4, batch_size=4),
-        judge=JudgeConfig(model=TINY, batch_size=4, min_level_mass=0.0),
-        evaluation=EvaluationConfig(
-            prompts=PoolConfig(source="synthetic", size=10, seed=2),
-            max_prompts=2,
-            bootstrap_resamples=200,
-            tasks={"arithmetic": task},
-        ),
-    )
+    config = tiny_trial_config("full", tasks={"arithmetic": task})
     trial = Trial("syn", "syn", 8, 0, {stage: f"{stage}-1" for stage in STAGES})
     pool_dir = prepare_pool("syn", config.pools["syn"], tmp_path / "pools")
     metrics = run_trial(config, trial, tmp_path, {"syn": pool_dir}, "cpu")
