@@ -137,6 +137,35 @@ def test_lora_on_a_base_without_chat_markers_round_trips(
     assert torch.equal(logits[0], logits[1])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_the_model_handed_over_after_training_is_the_saved_one(
+    tiny_cache: Path, tmp_path: Path, method: str, dtype: str
+) -> None:
+    """What train hands to generation in memory (fine_tune's hand_over) is what generation
+    would load from the saved folder: the same weights, dtype and logits, merged, not
+    trainable, in eval mode (in bfloat16 a full fine-tune trains float32 master weights and
+    saves bfloat16; LoRA merges a float32 adapter into a bfloat16 base)."""
+    import torch
+
+    handed: list[LoadedModel] = []
+    records = synthetic_records(8, seed=5)
+    training = _training(method)
+    fine_tune(TINY, None, dtype, records, training, 0, tmp_path, "cpu", hand_over=handed.append)
+    (kept,) = handed
+    saved = load_finetuned(tmp_path / "model", TINY, None, dtype, "cpu")
+    assert type(kept.model) is type(saved.model) and not kept.model.training
+    assert not any(p.requires_grad for p in kept.model.parameters())
+    kept_weights, saved_weights = kept.model.state_dict(), saved.model.state_dict()
+    assert kept_weights.keys() == saved_weights.keys()
+    for name, weight in saved_weights.items():
+        assert kept_weights[name].dtype == weight.dtype, name
+        assert torch.equal(kept_weights[name], weight), name
+    ids = kept.tokenizer(prompt_text(records[0]["prompt"]), return_tensors="pt")
+    with torch.no_grad():
+        assert torch.equal(kept.model(**ids).logits, saved.model(**ids).logits)
+
+
 # --- generate_samples --------------------------------------------------------------------------
 
 GEN = GenerationConfig(samples_per_prompt=2, max_new_tokens=8, batch_size=2)
@@ -234,8 +263,18 @@ def _trial_config() -> Config:
 
 
 def test_run_trial_runs_every_stage_then_only_what_changed(
-    tiny_cache: Path, tmp_path: Path
+    tiny_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import ablate.models.generation as generation
+
+    loads: list[Path] = []  # the saved model read back by generation, counted
+    real_load = generation.load_finetuned
+
+    def counted(model_dir: Path, *args: Any) -> LoadedModel:
+        loads.append(model_dir)
+        return real_load(model_dir, *args)
+
+    monkeypatch.setattr(generation, "load_finetuned", counted)
     config = _trial_config()
     keys = {stage: f"{stage}-1" for stage in STAGES}
     trial = Trial("syn", "syn", 8, 0, keys)
@@ -245,6 +284,9 @@ def test_run_trial_runs_every_stage_then_only_what_changed(
     pool_dir = prepare_pool("syn", config.pools["syn"], tmp_path / "pools")
     metrics = run_trial(config, trial, tmp_path, {"syn": pool_dir}, "cpu", report=ran.append)
     assert ran == list(STAGES)
+    assert loads == []  # generation sampled from the model train handed over in memory
+    handed_over = (tmp_path / "generate" / "samples.jsonl").read_text("utf-8")
+    handed_over_losses = (tmp_path / "generate" / "heldout_losses.jsonl").read_text("utf-8")
     assert metrics["samples"] == 4
     assert metrics["judge_scored"] == 4 and metrics["judge_unscored"] == 0
     assert 1.0 <= metrics["judge_mean"] <= 6.0
@@ -263,3 +305,15 @@ def test_run_trial_runs_every_stage_then_only_what_changed(
     rejudged = dataclasses.replace(trial, stage_keys=new_keys)
     run_trial(config, rejudged, tmp_path, {"syn": pool_dir}, "cpu", report=ran.append)
     assert ran == ["judge", "score"]
+
+    # A new generate key re-runs generation from the saved model (as a trial resumed after
+    # training does): the same samples and losses as from the model handed over in memory.
+    ran.clear()
+    regenerated = {**new_keys, "generate": "generate-2", "judge": "judge-3", "score": "score-3"}
+    trial = dataclasses.replace(trial, stage_keys=regenerated)
+    run_trial(config, trial, tmp_path, {"syn": pool_dir}, "cpu", report=ran.append)
+    assert ran == ["generate", "judge", "score"]
+    assert loads == [tmp_path / "train" / "model"]
+    assert (tmp_path / "generate" / "samples.jsonl").read_text("utf-8") == handed_over
+    losses = (tmp_path / "generate" / "heldout_losses.jsonl").read_text("utf-8")
+    assert losses == handed_over_losses

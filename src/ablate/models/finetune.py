@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.config.schema import TrainingConfig, checkpoint_interval
+from ablate.models.generation import LoadedModel
 from ablate.models.load import load_causal_lm, load_tokenizer
 from ablate.models.packing import LengthGroupedSteps, TrainingBatches, use_packing
 from ablate.models.tokens import IGNORE, Example, add_chat_tokens, tokenize_record
@@ -345,6 +346,38 @@ def build_trainer(
     return trainer
 
 
+def to_saved_dtype(model: Any, dtype: str) -> Any:
+    """The float32 master weights cast to the dtype they are saved in, as loading them back
+    in that dtype would give them: parameters and saved buffers cast, buffers that are not
+    saved (a rotary embedding's frequencies, computed in float32 at init on purpose) kept."""
+    from ablate.models.load import torch_dtype
+
+    unsaved = [
+        (module, name, buffer)
+        for module in model.modules()
+        for name, buffer in module._buffers.items()
+        if buffer is not None and name in module._non_persistent_buffers_set
+    ]
+    model = model.to(torch_dtype(dtype))
+    for module, name, buffer in unsaved:
+        module._buffers[name] = buffer
+    return model
+
+
+def ready_for_generation(model: Any, tokenizer: Any, method: str, device: str) -> LoadedModel:
+    """The just-trained model as generation would load it from its saved folder
+    (generation.load_finetuned), without reading it back: LoRA merged into the base weights,
+    nothing left to train, in eval mode (the residual dropout's hooks act only in training).
+    Called after saving, so a full model is already in the saved dtype."""
+    if method == "lora":
+        model = model.merge_and_unload()
+    for param in model.parameters():
+        param.requires_grad_(False)
+        param.grad = None
+    model.eval()
+    return LoadedModel(model, tokenizer, device)
+
+
 def fine_tune(
     base_model: str,
     revision: str | None,
@@ -356,10 +389,13 @@ def fine_tune(
     device: str,
     on_step: Callable[[int, int], None] | None = None,
     work_dir: Path | None = None,
+    hand_over: Callable[[LoadedModel], None] | None = None,
 ) -> dict[str, Any]:
     """Train on `records` and save the weights (safetensors), tokenizer and train log to
     output_dir. With a `work_dir` (kept across restarts), checkpoints go there every
-    training.checkpoint_every and training continues from the newest one it holds."""
+    training.checkpoint_every and training continues from the newest one it holds.
+    hand_over, when given, gets the trained model ready for generation (ready_for_generation),
+    so the same process can sample from it without loading the saved one again."""
     from transformers import set_seed
 
     set_seed(seed)
@@ -387,13 +423,11 @@ def fine_tune(
         shutil.rmtree(work, ignore_errors=True)  # Trainer's working folder, empty of value
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if precision.save_dtype is not None:
-        from ablate.models.load import torch_dtype
-
-        model = model.to(torch_dtype(precision.save_dtype))
+        model = to_saved_dtype(model, precision.save_dtype)
     save_model(model, output_dir / "model", cfg.method)
     tokenizer.save_pretrained(output_dir / "model")
     tokens = sum(len(e.input_ids) for e in examples)
-    return {
+    stats = {
         "train_seconds": round(time.time() - started, 3),
         "device": device,
         "train_precision": precision.autocast_dtype or precision.load_dtype,
@@ -412,3 +446,10 @@ def fine_tune(
         "train_examples_dropped": len(records) - len(examples),
         "trainable_parameters": trainable,
     }
+    if hand_over is not None:
+        # Mixed precision wrapped the model's forward in autocast with float32 outputs: the
+        # saved model, loaded again, computes in its own dtype, and so must this one.
+        model = trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
+        del trainer  # its optimizer state: the model alone goes on
+        hand_over(ready_for_generation(model, tokenizer, cfg.method, device))
+    return stats

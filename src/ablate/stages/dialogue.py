@@ -35,24 +35,19 @@ def read_dialogue_judgments(path: Path) -> list[DialogueJudgment]:
 
 
 def write_dialogues(ctx: TrialContext, out: Path) -> None:
-    """generate: the conversations continued turn by turn (nothing without dialogues). The
-    model is loaded here, after the prompts' generation freed theirs; with generation.backend
-    vllm these few turns still run with transformers, as the tasks do."""
+    """generate: the conversations continued turn by turn (nothing without dialogues), with
+    the model the prompts were sampled from (transformers'; with generation.backend vllm it is
+    loaded again after the engine freed the GPU: these few turns run with transformers, as the
+    tasks do). The caller releases the model."""
     dialogues = ctx.config.evaluation.dialogues
     if dialogues is None:
         return
     from ablate.dialogues.continuation import continue_conversations, model_replier
     from ablate.dialogues.sets import load_dialogues
-    from ablate.models.generation import DecodeMeter, load_finetuned
-    from ablate.models.load import free_accelerator_memory
+    from ablate.models.generation import DecodeMeter
 
-    m = ctx.config.model
-    model_dir = ctx.stage_path("train", "model")
-    lm = load_finetuned(model_dir, m.name_or_path, m.revision, m.dtype, ctx.device)
-    replier = model_replier(lm, ctx.config.generation, ctx.trial.seed, DecodeMeter())
+    replier = model_replier(ctx.finetuned(), ctx.config.generation, ctx.trial.seed, DecodeMeter())
     rows = continue_conversations(load_dialogues(dialogues), replier)
-    del lm, replier  # the last references: the weights can leave the GPU for the judge
-    free_accelerator_memory()
     write_jsonl(out / DIALOGUES_FILE, rows)
 
 

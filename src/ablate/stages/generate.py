@@ -31,14 +31,6 @@ HELDOUT_FILE = "heldout_losses.jsonl"  # per prompt: loss sum and tokens of its 
 MERGED = "vllm-merged-model"  # scratch: a merged model for vLLM, removed before the stage ends
 
 
-def _load(ctx: TrialContext) -> LoadedModel:
-    from ablate.models.generation import load_finetuned
-
-    m = ctx.config.model
-    model_dir = ctx.stage_path("train", "model")
-    return load_finetuned(model_dir, m.name_or_path, m.revision, m.dtype, ctx.device)
-
-
 def _heldout(ctx: TrialContext, lm: LoadedModel, prompts: list[dict[str, Any]]) -> list[HeldoutRow]:
     from ablate.models.generation import heldout_losses
 
@@ -60,7 +52,7 @@ def _tasks(ctx: TrialContext, lm: LoadedModel) -> list[TaskRow]:
 def _with_hf(ctx: TrialContext, prompts: list[dict[str, Any]], meter: DecodeMeter) -> Generated:
     from ablate.models.generation import generate_samples
 
-    lm = _load(ctx)
+    lm = ctx.finetuned()  # the model train handed over, or the saved one
     losses, rows = _heldout(ctx, lm, prompts), _tasks(ctx, lm)
     # branching: each sample also carries its entropy sums (ablate.branching). The text is
     # unchanged and the fields are additive (score writes no branching factor without them),
@@ -81,7 +73,7 @@ def _with_vllm(
     )
 
     cfg, scratch = ctx.config, out / MERGED
-    lm = _load(ctx)
+    lm = ctx.finetuned()
     losses, rows = _heldout(ctx, lm, prompts), _tasks(ctx, lm)
     served = served_model(
         ctx.stage_path("train", "model"), cfg.model.name_or_path, cfg.model.revision, scratch
@@ -90,8 +82,8 @@ def _with_vllm(
         if served.merged:
             write_merged(lm, scratch)
         tokenizer = lm.tokenizer
-        del lm  # the last reference: the weights can leave the GPU before vLLM takes it
-        free_accelerator_memory()
+        del lm  # with the context's, the last reference: the weights leave the GPU for vLLM
+        ctx.release_model()
         samples = generate_with_vllm(
             served, tokenizer, prompts, cfg.generation, ctx.trial.seed, cfg.model.dtype, meter
         )
@@ -125,3 +117,4 @@ def run_generate(ctx: TrialContext, out: Path) -> None:
     }
     atomic_write_json(out / "stats.json", stats)
     write_dialogues(ctx, out)  # evaluation.dialogues only: generate/dialogues.jsonl
+    ctx.release_model()  # the stages after (an in-process judge) may need the memory

@@ -14,7 +14,7 @@ from ablate.stages.select import EXAMPLES
 def run_train(ctx: TrialContext, out: Path) -> None:
     from ablate.models.finetune import fine_tune
 
-    model = ctx.config.model
+    model, training = ctx.config.model, ctx.config.training
     # Checkpoints live beside the stage, not in its temporary folder (a restart makes a new
     # one): on the results storage, so a trial restarted on another node finds them too.
     work = layout.train_work_dir(ctx.ledger.root, ctx.trial.stage_keys["train"])
@@ -26,12 +26,16 @@ def run_train(ctx: TrialContext, out: Path) -> None:
         model.revision,
         model.dtype,
         read_jsonl(ctx.stage_path("select", EXAMPLES)),
-        ctx.config.training,
+        training,
         ctx.trial.seed,
         out,
         ctx.device,
         on_step=ctx.on_step,
         work_dir=work,
+        # Generation loads the saved model with the default attention kernel; one trained with
+        # another kernel is not handed over, so an uninterrupted trial and one resumed after
+        # training sample with the same kernel.
+        hand_over=ctx.keep_model if training.attn_implementation is None else None,
     )
     atomic_write_json(out / "stats.json", stats)
     # The model is saved: the checkpoints have no further use. Should the process die before
