@@ -14,11 +14,22 @@ PyTorch loop, on LIMA-like data (synthetic Stack Exchange and wikiHow pools).
    machine's CPU. Runs alternate (bare, stage, bare, ...) so a busy machine slows both alike;
    each side's fastest run is compared. Both draw the same grouped order when padded; the
    slot ratio compares equal work whatever the shuffles.
+3. On a CUDA GPU (skipped with a printed line otherwise): the same comparison in bfloat16 (the
+   stage's mixed precision: float32 master weights, bfloat16 autocast; the bare loop the same)
+   on a head-64 Llama (or --gpu-model, a local model folder), with SDPA padded and, where
+   flash-attn is installed, flash-attention packed; and the model FLOPs utilisation
+   MFU = tokens/s x FLOPs per token / the GPU's peak bfloat16 FLOP/s (dense). FLOPs per token:
+   6 x the parameters that multiply (the input embedding is a lookup; a tied output layer
+   multiplies) plus 12 x layers x hidden x the token-weighted mean example length (attention,
+   as PaLM's appendix B counts it, over each example's own tokens: padding is not useful work).
+   The peak comes from the device name (H100/H200 SXM 989 TFLOP/s, A100 312, ...) or
+   --peak-tflops.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import statistics
 import tempfile
@@ -73,16 +84,26 @@ def real_token_fraction(
     return batches.real_token_fraction or 0.0
 
 
-def bare_loop(examples: list[Any], cfg: Any, packed: bool) -> tuple[float, float]:
+TINY = ("builtin:tiny", "float32", "cpu")  # model, dtype, device of the CPU comparison
+
+
+def bare_loop(
+    examples: list[Any], cfg: Any, packed: bool, where: tuple[str, str, str] = TINY
+) -> tuple[float, float]:
     """Seconds for one epoch of the same work without the Trainer, and its real-token
-    fraction (padded: the stage's grouped order, so the same paddings)."""
+    fraction (padded: the stage's grouped order, so the same paddings). In the stage's
+    precision: float32 master weights under 16-bit autocast where the stage trains so."""
+    import contextlib
+
     import torch
 
     from ablate.models.finetune import prepare_model
+    from ablate.models.load import torch_dtype
     from ablate.models.packing import TrainingBatches
 
+    name, dtype, device = where
     torch.manual_seed(0)
-    model, tokenizer, _ = prepare_model("builtin:tiny", None, "float32", cfg, "cpu")
+    model, tokenizer, precision = prepare_model(name, None, dtype, cfg, device)
     model.train()
     batches = TrainingBatches(tokenizer.pad_token_id, packed)
     optimizer = torch.optim.AdamW(
@@ -90,27 +111,119 @@ def bare_loop(examples: list[Any], cfg: Any, packed: bool) -> tuple[float, float
     )
     accumulation = cfg.batch_size // cfg.micro_batch_size
     order = trainer_order(examples, None if packed else cfg.batch_size)
+    autocast = (
+        torch.autocast(device.split(":")[0], torch_dtype(precision.autocast_dtype))
+        if precision.autocast_dtype
+        else contextlib.nullcontext()
+    )
+    synchronize = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    synchronize()
     started = time.perf_counter()
     for step, i in enumerate(range(0, len(order), cfg.micro_batch_size), start=1):
         batch = batches(order[i : i + cfg.micro_batch_size])
-        (model(**batch).loss / accumulation).backward()
+        batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+        with autocast:
+            loss = model(**batch).loss / accumulation
+        loss.backward()
         if step % accumulation == 0:
             optimizer.step()
             optimizer.zero_grad()
+    synchronize()
     return time.perf_counter() - started, batches.real_token_fraction or 1.0
 
 
-def train_stage(records: list[dict[str, Any]], cfg: Any, out: Path) -> tuple[float, float]:
+def train_stage(
+    records: list[dict[str, Any]], cfg: Any, out: Path, where: tuple[str, str, str] = TINY
+) -> tuple[float, float]:
     from ablate.models.finetune import fine_tune
 
-    stats = fine_tune("builtin:tiny", None, "float32", records, cfg, 0, out, "cpu")
+    name, dtype, device = where
+    stats = fine_tune(name, None, dtype, records, cfg, 0, out, device)
     return float(stats["train_seconds"]), float(stats["train_real_token_fraction"])
+
+
+# Dense bfloat16 peaks (TFLOP/s) by a piece of the device name, most specific first.
+PEAK_TFLOPS = (
+    ("H100 PCIe", 756.0), ("H200", 989.4), ("H100", 989.4), ("H800", 989.4),
+    ("B200", 2250.0), ("A100", 312.0), ("A800", 312.0), ("L40S", 362.1), ("L40", 181.0),
+    ("L4", 121.0), ("A10G", 70.0), ("A10", 125.0), ("RTX 4090", 165.2), ("RTX 3090", 71.0),
+)  # fmt: skip
+
+
+def peak_tflops(device_name: str) -> float | None:
+    return next((peak for part, peak in PEAK_TFLOPS if part in device_name), None)
+
+
+def flops_per_token(model: Any, token_lengths: list[int]) -> float:
+    """6 x the multiplying parameters + 12 x layers x hidden x the token-weighted mean length."""
+    config = model.config
+    params = sum(p.numel() for p in model.parameters())
+    embedding = model.get_input_embeddings().weight
+    tied = model.get_output_embeddings() is not None and (
+        model.get_output_embeddings().weight is embedding
+    )
+    multiplying = params if tied else params - embedding.numel()
+    weighted_length = sum(n * n for n in token_lengths) / sum(token_lengths)
+    attention = 12 * config.num_hidden_layers * config.hidden_size * weighted_length
+    return 6 * multiplying + attention
+
+
+def gpu_mfu(args: argparse.Namespace, records: list[dict[str, Any]], tmp: Path) -> None:
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available():
+        print("\nMFU on a GPU: skipped, needs a CUDA GPU")
+        return
+    from ablate.config.schema import TrainingConfig
+    from ablate.models.finetune import prepare_model, tokenized_examples
+    from ablate.models.tiny import builtin_path, save_head64_llama
+
+    model_dir = args.gpu_model or str(
+        save_head64_llama(tmp / "gpu-llama", builtin_path("tiny"), 1024, 8, MAX_LEN)
+    )
+    device_name = torch.cuda.get_device_name()
+    peak = args.peak_tflops or peak_tflops(device_name)
+    kernels = [("sdpa", False)]
+    if importlib.util.find_spec("flash_attn") is not None:
+        kernels.append(("flash_attention_2", True))
+    print(f"\nGPU: {device_name}, peak {peak or 'unknown (--peak-tflops)'} TFLOP/s bfloat16; "
+          f"{model_dir}; {len(records)} Stack Exchange examples, 1 epoch")  # fmt: skip
+    print(f"{'kernel':<18} {'packed':<6} {'bare tok/s':>11} {'stage tok/s':>12} {'ratio':>6} "
+          f"{'stage MFU':>10}")  # fmt: skip
+    for kernel, packed in kernels:
+        cfg = TrainingConfig(
+            method="full", epochs=1, learning_rate=1e-5, final_learning_rate=1e-6,
+            batch_size=32, micro_batch_size=args.gpu_micro_batch, max_seq_length=MAX_LEN,
+            packing=packed, attn_implementation=kernel, checkpoint_every=None,
+        )  # fmt: skip
+        where = (model_dir, "bfloat16", "cuda")
+        # On the CPU, only to count: the default kernel (flash-attention needs the GPU).
+        counting = dataclasses.replace(cfg, attn_implementation=None, packing=False)
+        model, tokenizer, _ = prepare_model(model_dir, None, "bfloat16", counting, "cpu")
+        examples = tokenized_examples(tokenizer, records, MAX_LEN)
+        lengths = [len(e.input_ids) for e in examples]
+        per_token = flops_per_token(model, lengths)
+        del model
+        bare, stage = [], []
+        for repeat in range(args.repeats):
+            bare.append(bare_loop(examples, cfg, packed, where))
+            stage.append(train_stage(records, cfg, tmp / f"gpu-{kernel}-{repeat}", where))
+        tokens = sum(lengths)
+        bare_rate, stage_rate = tokens / min(bare)[0], tokens / min(stage)[0]
+        mfu = f"{stage_rate * per_token / (peak * 1e12):>10.3f}" if peak else f"{'?':>10}"
+        print(f"{kernel:<18} {packed!s:<6} {bare_rate:>11.0f} {stage_rate:>12.0f} "
+              f"{stage_rate / bare_rate:>6.2f} {mfu}")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--gpu-model", default=None, help="a local model folder for part 3")
+    parser.add_argument("--gpu-micro-batch", type=int, default=8)
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the GPU's bf16 peak")
     args = parser.parse_args()
 
     import os
@@ -176,6 +289,7 @@ def main() -> None:
                 f"{packed!s:<8} {bare_rate:>11.0f} {stage_rate:>12.0f} "
                 f"{stage_rate / bare_rate:>6.2f} {slots:>11.2f}"
             )
+        gpu_mfu(args, pools["stackexchange"][: args.records], Path(tmp))
 
 
 if __name__ == "__main__":
