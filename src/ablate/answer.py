@@ -22,6 +22,7 @@ from ablate.results import (
     loss_curve,
     overrides_text,
     prompt_entropies,
+    reference_lengths,
     response_lengths,
     task_scores,
 )
@@ -55,6 +56,8 @@ class Answer:
 def design_of(config: Config) -> Design:
     """The analysis' design: every variant (arm x grid point) is an arm of the analysis, and
     arms are compared within one grid point."""
+    from ablate.judge.modes import judge_mode
+
     s, a = config.sweep, config.analysis
     found = variants(config)
     families: dict[str, list[str]] = {}
@@ -68,6 +71,7 @@ def design_of(config: Config) -> Design:
         a.equivalence_margin,
         a.baseline_arm,
         list(families.values()) if len(families) > 1 else None,
+        judge_mode(config.judge.mode).paired,
     )
 
 
@@ -91,6 +95,7 @@ def trial_data(sweep_dir: Path, states: list[TrialState]) -> list[TrialData]:
                 response_lengths(sweep_dir, t),
                 task_scores(sweep_dir, t),
                 prompt_entropies(sweep_dir, t),
+                reference_lengths(sweep_dir, t),
             )
         )
     return data

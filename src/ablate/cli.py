@@ -99,7 +99,8 @@ def _total(values: list[int | None]) -> int | None:
 def plan(
     sweep: Path, overrides: Overrides = None, results_dir: ResultsDir = Path("results")
 ) -> None:
-    """Print the sweep's trials with estimated training tokens and judge calls; writes nothing."""
+    """Print the sweep's trials with estimated training tokens, generation tokens (at most) and
+    judge calls; writes nothing."""
     from ablate.api import load_and_plan
     from ablate.data.checks import data_warnings
     from ablate.estimate import estimate_trials
@@ -120,6 +121,7 @@ def plan(
         "seed",
         "folder",
         "train tokens",
+        "generation tokens",
         "judge calls",
         title=f"sweep '{config.name}': {len(trials)} trials",
     )
@@ -134,17 +136,28 @@ def plan(
             str(t.seed),
             t.folder,
             _count(e.train_tokens, "~"),
+            _count(e.generation_tokens, "<="),
             _count(e.judge_calls),
         )
     out.print(table)
     tokens = _total([e.train_tokens for e in estimates.values()])
+    generated = _total([e.generation_tokens for e in estimates.values()])
     calls = _total([e.judge_calls for e in estimates.values()])
     out.print(
         f"total: train tokens {_count(tokens, '~')} (about 4 characters per token), "
-        f"judge calls {_count(calls)}"
+        f"generation tokens {_generation(generated)}, judge calls {_count(calls)}"
     )
     for warning in data_warnings(config):
         err.print(f"warning: {warning}", markup=False, highlight=False)
+
+
+def _generation(tokens: int | None) -> str:
+    if tokens is None:
+        return (
+            "n/a (the evaluation prompts are not there yet, or a hub task has no size: "
+            "set evaluation.tasks.<name>.size)"
+        )
+    return f"{_count(tokens, '<=')} (every response to its token limit)"
 
 
 def _print_search_plan(config: Config, results_dir: Path) -> None:
@@ -173,7 +186,10 @@ def _print_search_plan(config: Config, results_dir: Path) -> None:
         else f"~{e.total(e.tokens_low):,} to ~{e.total(e.tokens_high):,} "
         f"(~{e.tokens_low:,} to ~{e.tokens_high:,} a trial, about 4 characters per token)"
     )
-    out.print(f"total: train tokens {tokens}, judge calls {_count(e.total(e.judge_calls))}")
+    out.print(
+        f"total: train tokens {tokens}, generation tokens "
+        f"{_generation(e.total(e.generation_tokens))}, judge calls {_count(e.total(e.judge_calls))}"
+    )
     for warning in data_warnings(config):
         err.print(f"warning: {warning}", markup=False, highlight=False)
 

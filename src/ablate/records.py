@@ -81,6 +81,17 @@ class Judgment(TypedDict):
     answer_truncated: NotRequired[bool]
 
 
+REFERENCE_LENGTHS = "reference_lengths.jsonl"  # score/<judge>/: pairwise trials only
+
+
+class ReferenceLength(TypedDict):
+    """Pairwise: one prompt's reference response and its tokens, counted as Sample.n_tokens
+    is (score/<judge>/reference_lengths.jsonl; the length-controlled win rate's baseline)."""
+
+    prompt_id: str
+    n_tokens: int
+
+
 class DialogueTurn(TypedDict):
     """One assistant turn of an evaluation conversation, continued by the fine-tuned model
     (generate/dialogues.jsonl): the messages before it (the model's own earlier replies among

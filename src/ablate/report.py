@@ -20,6 +20,7 @@ from typing import Any
 from ablate import plots
 from ablate.analysis.branching import Factor
 from ablate.analysis.contrasts import Contrast
+from ablate.analysis.lc_winrate import LengthControlled, TrialWinRate
 from ablate.analysis.length import LengthAdjusted, LengthSlope
 from ablate.analysis.sweep import Comparison, Fit, Point, SweepAnalysis
 from ablate.analysis.verdicts import MOSTLY_LENGTH
@@ -51,6 +52,13 @@ COMPARISON_COLUMNS = [
     "length_diff_low",
     "length_diff_high",
     "length_flag",
+    # Pairwise sweeps: AlpacaEval's length-controlled win rate (ablate.analysis.lc_winrate).
+    "diff_length_controlled",
+    "low_length_controlled",
+    "high_length_controlled",
+    "length_controlled_share",
+    "p_length_controlled",
+    "length_controlled_flag",
 ]
 FIT_COLUMNS = ["arm", "metric", "slope", "low", "high", "verdict", "method", "text"]
 CELL_COLUMNS = [
@@ -64,6 +72,9 @@ CELL_COLUMNS = [
     "heldout_low",
     "heldout_high",
     "unscored_rate",
+    "lc_win_rate",  # pairwise sweeps: the length-controlled win rate and its interval
+    "lc_low",
+    "lc_high",
 ]
 PNG_NAMES = ("scaling_curve.png", "differences.png", "training_loss.png")
 _ACCOUNTING = {
@@ -215,6 +226,15 @@ def _length_csv(la: LengthAdjusted | None) -> list[str]:
     ]
 
 
+def _controlled_csv(lc: LengthControlled | None) -> list[str]:
+    """The length-controlled columns; empty when there is no LC win rate."""
+    if lc is None:
+        return [""] * 6
+    k = lc.contrast
+    p = lc.p_adjusted if lc.p_adjusted is not None else k.p_value
+    return [*(_csv6(x) for x in (k.estimate, k.low, k.high, lc.share, p)), lc.flag or ""]
+
+
 def comparisons_csv(analysis: SweepAnalysis) -> str:
     rows = []
     for c in analysis.comparisons:
@@ -234,6 +254,7 @@ def comparisons_csv(analysis: SweepAnalysis) -> str:
                 _csv6(c.verdict.p_adjusted),
                 c.verdict.label,
                 *_length_csv(c.length_adjusted),
+                *_controlled_csv(c.length_controlled),
             ]
         )
     return _csv_text(COMPARISON_COLUMNS, rows)
@@ -257,7 +278,7 @@ def cells_csv(analysis: SweepAnalysis) -> str:
             if p is None:
                 rows.append([arm, str(n)] + [""] * (len(CELL_COLUMNS) - 2))
                 continue
-            j, h = p.judge, p.heldout
+            j, h, lc = p.judge, p.heldout, p.lc_win_rate
             rows.append(
                 [
                     arm,
@@ -270,6 +291,7 @@ def cells_csv(analysis: SweepAnalysis) -> str:
                     _csv6(h.low if h else None),
                     _csv6(h.high if h else None),
                     _csv6(p.unscored_rate),
+                    *(_csv6(x) for x in ((lc.estimate, lc.low, lc.high) if lc else (None,) * 3)),
                 ]
             )
     return _csv_text(CELL_COLUMNS, rows)
@@ -481,6 +503,8 @@ def _comparisons(analysis: SweepAnalysis, figures: dict[str, str]) -> list[str]:
     header = ["arm", "baseline", "n", "difference [interval]", "p"]
     header += ["p (Holm)"] if holm else []
     header += ["length-adjusted [interval]", "tokens, arm - baseline"] if length else []
+    controlled = any(c.length_controlled is not None for c in analysis.comparisons)
+    header += ["LC win rate difference [interval]"] if controlled else []
     header += ["prompts", "seeds", "verdict"]
     rows = []
     for c in analysis.comparisons:
@@ -494,10 +518,12 @@ def _comparisons(analysis: SweepAnalysis, figures: dict[str, str]) -> list[str]:
         ]
         row += [_p(c.verdict.p_adjusted)] if holm else []
         row += _length_cells(c.length_adjusted) if length else []
+        lc = c.length_controlled
+        row += [_contrast(lc.contrast, sign=True) if lc else "n/a"] if controlled else []
         rows.append([*row, str(k.n_prompts), str(k.n_seeds), _verdict_cell(c)])
     lines += [*_table(header, rows), ""]
     lines += [*_methods(c.contrast for c in analysis.comparisons), ""]
-    lines += _length_section(analysis)
+    lines += _length_section(analysis) + _controlled_section(analysis)
     return lines + _figure("differences.png", "Arm differences", figures)
 
 
@@ -513,13 +539,21 @@ def _length_cells(la: LengthAdjusted | None) -> list[str]:
     return [_contrast(la.contrast, sign=True), tokens]
 
 
+def _flag_text(found: LengthAdjusted | LengthControlled | None, prefix: str = "") -> str:
+    if found is None or found.flag is None:
+        return ""
+    mostly = found.flag == MOSTLY_LENGTH and found.share is not None
+    share = f" ({found.share:.0%} of the difference)" if mostly else ""
+    return f"; {prefix}{found.flag}{share}"
+
+
 def _verdict_cell(c: Comparison) -> str:
-    la = c.length_adjusted
-    if la is None or la.flag is None:
-        return c.verdict.label
-    mostly = la.flag == MOSTLY_LENGTH and la.share is not None
-    share = f" ({la.share:.0%} of the difference)" if mostly else ""
-    return f"{c.verdict.label}; {la.flag}{share}"
+    """The verdict, the linear adjustment's flag, and the LC win rate's (pairwise)."""
+    return (
+        c.verdict.label
+        + _flag_text(c.length_adjusted)
+        + _flag_text(c.length_controlled, "LC win rate: ")
+    )
 
 
 def _g(x: float) -> str:
@@ -562,6 +596,61 @@ def _length_text(slope: LengthSlope) -> list[str]:
         "interval can hold 0).",
         "",
     ]
+
+
+def _controlled_section(analysis: SweepAnalysis) -> list[str]:
+    """Pairwise sweeps: AlpacaEval's length-controlled win rate, its rule, each cell's and
+    each trial's."""
+    if not analysis.design.pairwise:
+        return []
+    lines = ["### Length-controlled win rate (AlpacaEval)", ""]
+    if not analysis.lc_trials:
+        return [*lines, f"Not computed: {analysis.lc_note or 'no trial is done'}.", ""]
+    alpha = f"{1 - analysis.design.confidence:.2g}"
+    lines += [
+        "AlpacaEval 2's GLM (Dubois et al. 2024) on each trial's judgments against the "
+        "reference: logit P(win) = theta_trial + psi_trial * prompt difficulty + phi * "
+        "tanh((response tokens - reference tokens) / sd), the difficulty the sweep's own "
+        "(each trial left out of its own) and phi, the judge's length preference, one for "
+        "the sweep. The LC win rate is the fit's mean prediction with the length term at 0: "
+        "the win rate had every response been as long as its reference. Its intervals "
+        "linearise it per prompt (delta method, phi's uncertainty included), so they "
+        "resample prompts and, with several seeds, include training randomness; ties count "
+        '0.5. Comparisons give the LC difference between arms, "mostly length" by the rule '
+        f"above (LC p >= {alpha}).",
+        "",
+    ]
+    pref = analysis.lc_preference
+    if pref is not None:
+        phi = _with_interval(pref.phi.estimate, pref.phi.low, pref.phi.high, pref.phi.method,
+                             sign=True)  # fmt: skip
+        lines += [f"Length preference phi: {phi} logits (sd {pref.scale:.1f} tokens; "
+                  f"{pref.n_prompts} prompts, {pref.n_responses} responses).", ""]  # fmt: skip
+    if analysis.lc_note:
+        lines += [f"Without an LC win rate: {analysis.lc_note}.", ""]
+    lines += ["LC win rate [interval] (raw win rate [interval]):", "", *_grid(analysis, _lc_point)]
+    header = ["arm", "n", "seed", "win rate", "LC win rate", "tokens, response - reference",
+              "prompts"]  # fmt: skip
+    rows = [_lc_trial_row(t) for t in analysis.lc_trials]
+    return [*lines, "", "Per trial, intervals over its prompts:", "", *_table(header, rows), ""]
+
+
+def _lc_point(p: Point | None, planned: int) -> str:
+    if p is None:
+        return "missing"
+    if p.lc_win_rate is None:
+        return "n/a"
+    raw = _contrast(p.judge) if p.judge else "n/a"
+    return f"{_contrast(p.lc_win_rate)} ({raw})"
+
+
+def _lc_trial_row(t: TrialWinRate) -> list[str]:
+    arm, n, seed = t.key
+    w, lc, d = t.win_rate, t.lc_win_rate, t.length_diff
+    tokens = f"{_tokens(d.estimate)} [{_tokens(d.low)}, {_tokens(d.high)}]"
+    return [arm, str(n), str(seed), _with_interval(w.estimate, w.low, w.high, w.method),
+            _with_interval(lc.estimate, lc.low, lc.high, lc.method), tokens,
+            str(t.n_prompts)]  # fmt: skip
 
 
 def _length_point(p: Point | None, planned: int) -> str:
@@ -844,9 +933,11 @@ def _comparison_line(c: Comparison) -> tuple[str, str, str]:
     holm = " (Holm)" if c.verdict.p_adjusted is not None else ""
     seeds = "" if k.seed_variance_measured else "; prompts only: 1 seed"
     numbers = f"{_contrast(k, sign=True)}, p{holm} = {p:.3g}{seeds}"
-    la = c.length_adjusted
+    la, lc = c.length_adjusted, c.length_controlled
     if la is not None:
         numbers += f"; length-adjusted {_contrast(la.contrast, sign=True)}"
+    if lc is not None:
+        numbers += f"; LC win rate {_contrast(lc.contrast, sign=True)}"
     return f"{c.arm} - {c.baseline} @ {_at(c)}", _verdict_cell(c), numbers
 
 

@@ -170,6 +170,23 @@ def response_lengths(sweep_dir: Path, trial: Trial) -> dict[str, list[float | No
     return lengths
 
 
+def reference_lengths(sweep_dir: Path, trial: Trial) -> dict[str, float] | None:
+    """prompt id -> its pairwise reference's tokens (the score stage's reference_lengths.jsonl);
+    None when the trial has none (another judge mode, or scored before it was kept)."""
+    from ablate.records import REFERENCE_LENGTHS
+
+    ledger = TrialLedger(trial_root(sweep_dir, trial), trial.judge_name)
+    path = ledger.stage_dir("score") / REFERENCE_LENGTHS
+    if not path.is_file():
+        return None
+    found = {}
+    for row in read_jsonl_lenient(path):
+        n = row.get("n_tokens")
+        if isinstance(n, int | float) and not isinstance(n, bool):
+            found[str(row.get("prompt_id"))] = float(n)
+    return found
+
+
 def heldout_by_prompt(sweep_dir: Path, trial: Trial) -> dict[str, tuple[float, int]] | None:
     """prompt id -> (loss sum, tokens) of its reference response; None when the trial was
     generated before these were kept."""

@@ -144,6 +144,9 @@ def point_metrics(point: Point) -> dict[str, float]:
         "heldout_ci_high": held.high if held else None,
         "unscored_rate": point.unscored_rate,
     }
+    if point.lc_win_rate is not None:  # pairwise sweeps: AlpacaEval's length-controlled one
+        lc = point.lc_win_rate
+        values |= {"lc_win_rate": lc.estimate, "lc_ci_low": lc.low, "lc_ci_high": lc.high}
     return _finite(values)
 
 

@@ -180,6 +180,12 @@ def test_http_judge_scores_everything_caches_and_never_leaks_the_key(tmp_path: P
         compared = next(r for r in rows if r["arm"] == "synthetic")
         assert float(compared["judge_position_consistency"]) == 0.0  # always "A": order-dependent
         assert float(compared["judge_win_rate"]) == 0.0  # ... so every pair is a tie
+        # Each prompt's reference tokens (the LC win rate's), as the reference arm counted them
+        (lengths,) = sweep_dir.glob("trials/synthetic-*/score/pairwise-test-judge-1-*/"
+                                    "reference_lengths.jsonl")  # fmt: skip
+        counted = [json.loads(line) for line in lengths.read_text().splitlines()]
+        assert len(counted) == PROMPTS and all(isinstance(r["n_tokens"], int) for r in counted)
+        assert not list(sweep_dir.glob("trials/other-*/score/pairwise-*/reference_lengths.jsonl"))
 
     assert_key_nowhere(results)
     assert_key_nowhere(tmp_path / "cache")

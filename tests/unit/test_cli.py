@@ -54,6 +54,9 @@ def test_plan_prints_the_trials_and_writes_nothing(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     for size in (32, 64, 128, 256):
         assert f"synthetic-n{size}-s0" in done.stdout
+    # At most, per trial: 16 prompts x 2 samples x 48 tokens + 16 arithmetic problems x 16.
+    assert "<=1,792" in done.stdout
+    assert "generation tokens <=7,168 (every response to its token limit)" in done.stdout
     assert list(tmp_path.iterdir()) == []
 
 
@@ -81,6 +84,7 @@ def test_plan_on_a_search_prints_its_space_budget_and_cost(tmp_path: Path) -> No
     assert "8 configurations x 1 seed + confirmation 6 = 14 trials, 2 at a time" in out
     # 14 trials of 64 examples x 3 epochs of synthetic records, about 4 characters per token.
     assert "total: train tokens ~" in out and "judge calls 448" in out
+    assert "generation tokens <=25,088" in out  # 14 trials x 1,792
     assert list(tmp_path.iterdir()) == []
     valid = ablate("validate", str(SEARCH), cwd=tmp_path)
     assert "Sweep 'search', a search of 8 configurations." in valid.stdout

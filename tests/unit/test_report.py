@@ -304,3 +304,52 @@ def test_without_lengths_the_columns_are_empty_and_the_report_says_why(
     text = files.markdown.read_text()
     assert all(r[c] == "" for r in _csv(files.comparisons) for c in COMPARISON_COLUMNS[12:])
     assert "Not adjusted for response length: 8 done trial(s) have no response lengths" in text
+
+
+def _pairwise_trial(arm: str, n: int, seed: int, rng: random.Random) -> TrialData:
+    """Pairwise against references of 100 + 4i tokens: the judge prefers the longer answer;
+    arm "long" writes 150 more tokens and is no better (win / tie / lose as 1 / 0.5 / 0)."""
+    scores: dict[str, list[float | None]] = {}
+    lengths: dict[str, list[float | None]] = {}
+    for i in range(40):
+        tokens = [round(100 + 4 * i + 150 * (arm == "long") + rng.gauss(0, 40)) for _ in "abc"]
+        ease = 0.8 * math.sin(i)
+        wins = [1 / (1 + math.exp(-(ease + math.tanh((t - 100 - 4 * i) / 50)))) for t in tokens]
+        lengths[f"p{i}"] = [float(t) for t in tokens]
+        scores[f"p{i}"] = [0.5 if rng.random() < 0.2 else float(rng.random() < w) for w in wins]
+    references = {f"p{i}": 100.0 + 4 * i for i in range(40)}
+    return TrialData(arm, n, seed, scores, None, None, {}, lengths, reference_lengths=references)
+
+
+def test_a_pairwise_report_gives_the_lc_win_rate_beside_the_raw_one(tmp_path: Path) -> None:
+    ctx = _context(["long", "short"], [64, 128], [0, 1, 2], set())
+    rng = random.Random(3)
+    trials = [_pairwise_trial(a, n, s, rng) for a in ("long", "short") for n in (64, 128)
+              for s in (0, 1, 2)]  # fmt: skip
+    design = Design(["long", "short"], [64, 128], [0, 1, 2], pairwise=True)
+    ctx = ReportContext(**{**ctx.__dict__, "analysis": analyze_sweep(trials, design),
+                           "judge_mode": "pairwise"})  # fmt: skip
+    files = write_report(ctx, tmp_path)
+    text = _check_files(files)
+    assert "### Length-controlled win rate (AlpacaEval)" in text
+    assert "LC win rate difference [interval]" in text and "Length preference phi: +" in text
+    rows = _csv(files.comparisons)
+    pooled = next(r for r in rows if r["n_examples"] == "")
+    assert pooled["verdict"] == "long beats short"
+    low, diff, high = (float(pooled[f"{x}_length_controlled"]) for x in ("low", "diff", "high"))
+    assert low <= diff <= high and low < 0 < high and diff < float(pooled["diff"])
+    assert pooled["length_controlled_flag"] == "mostly length"
+    assert "LC win rate: mostly length" in text
+    cells = _csv(files.cells)
+    assert all(float(c["lc_low"]) <= float(c["lc_win_rate"]) <= float(c["lc_high"]) for c in cells)
+    numbers = [n for _, _, n in verdict_lines(ctx.analysis)]
+    assert any("LC win rate" in n for n in numbers)
+
+
+def test_a_pairwise_report_says_why_there_is_no_lc_win_rate(tmp_path: Path) -> None:
+    ctx = _context(["a", "b"], [64], [0, 1], set())
+    design = Design(["a", "b"], [64], [0, 1], pairwise=True)
+    trials = [_trial(a, 64, s, random.Random(s)) for a in "ab" for s in (0, 1)]  # no lengths
+    ctx = ReportContext(**{**ctx.__dict__, "analysis": analyze_sweep(trials, design)})
+    text = write_report(ctx, tmp_path).markdown.read_text()
+    assert "Not computed: 4 done trial(s) have no reference or response lengths" in text

@@ -40,8 +40,10 @@ exactly when the samples of a (cell, prompt) are exchangeable). Satterthwaite df
 tests/unit/analysis/test_length.py checks coverage and bias by simulation.
 
 Pairwise scores (1 / 0.5 / 0 against a reference) get the same linear adjustment (a linear
-probability model on the response's own length; a reference file's length is a prompt effect
-and drops out). AlpacaEval's logistic GLM on the length difference is not implemented.
+probability model on the response's own length; a reference's length is a prompt effect and
+drops out), and AlpacaEval's length-controlled win rate besides: a logistic GLM on the
+difference between the response's and the reference's tokens (the score stage records the
+references' tokens), in ablate.analysis.lc_winrate.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ loss uses the same machinery on per-prompt values linearised from the trial's lo
 (a ratio of sums; see _linearized_loss), whose mean is exactly that loss, so its intervals are
 seed- and prompt-aware too. Each comparison also comes adjusted for response length (the judge's
 points per token, estimated within trial and prompt; ablate.analysis.length), with the flag
-"mostly length" by a rule declared before the data (verdicts.length_flag). The report, the
-terminal and MLflow all show this one analysis.
+"mostly length" by a rule declared before the data (verdicts.length_flag); a pairwise sweep's
+also as AlpacaEval's length-controlled win rate (ablate.analysis.lc_winrate), flagged by the
+same rule. The report, the terminal and MLflow all show this one analysis.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ablate.analysis.branching import (
     BranchingCell,
@@ -36,6 +37,15 @@ from ablate.analysis.contrasts import (
     sweep_means,
 )
 from ablate.analysis.fits import PowerLaw, power_law_fit
+from ablate.analysis.lc_winrate import (
+    LengthControlled,
+    LengthPreference,
+    TrialInput,
+    TrialWinRate,
+    WinRates,
+    lc_means,
+    lc_win_rates,
+)
 from ablate.analysis.length import (
     LengthAdjusted,
     LengthSlope,
@@ -79,6 +89,8 @@ class TrialData:
     lengths: Lengths | None = None
     tasks: TaskScores | None = None  # objective tasks' correctness by prompt (evaluation.tasks)
     entropies: Entropies | None = None  # mean next-token entropy by prompt (branching factor)
+    # pairwise: each prompt's reference tokens (the LC win rate's); None: not recorded
+    reference_lengths: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,7 @@ class Design:
     # Arms compared with each other (one grid point each); None: all arms are one family. With
     # families, baseline_arm names the arm in each family whose name starts with it.
     families: Sequence[Sequence[str]] | None = None
+    pairwise: bool = False  # scores are win / tie / lose against a reference: LC win rates
 
 
 @dataclass(frozen=True)
@@ -108,6 +121,7 @@ class Point:
     heldout_mean: float | None  # mean over seeds of the trials' held-out loss
     unscored_rate: float | None  # over all responses of its seeds
     length: Contrast | None = None  # mean response tokens of the scored responses
+    lc_win_rate: Contrast | None = None  # pairwise: AlpacaEval's length-controlled win rate
 
 
 @dataclass(frozen=True)
@@ -117,6 +131,7 @@ class Comparison:
     n_examples: int | None  # None: the mean difference over the sizes both arms have
     verdict: Verdict
     length_adjusted: LengthAdjusted | None = None  # None: lengths unknown or slope unidentified
+    length_controlled: LengthControlled | None = None  # pairwise: LC win rate difference
 
     @property
     def contrast(self) -> Contrast:
@@ -151,6 +166,9 @@ class SweepAnalysis:
     task_points: list[TaskPoint] = field(default_factory=list)  # each task's (arm, size)
     branching: list[BranchingPoint] = field(default_factory=list)  # each (arm, size)'s
     base_branching: Factor | None = None  # the base model's (evaluation.measure_base)
+    lc_trials: list[TrialWinRate] = field(default_factory=list)  # pairwise: each trial's
+    lc_preference: LengthPreference | None = None  # pairwise: the judge's, in the LC GLM
+    lc_note: str = ""  # pairwise: why some or all trials have no LC win rate ("" when all do)
 
     def point(self, arm: str, n_examples: int) -> Point | None:
         return next((p for p in self.points if (p.arm, p.n_examples) == (arm, n_examples)), None)
@@ -216,6 +234,7 @@ def _points(
     heldout: SweepMeans | None,
     d: Design,
     lengths: SweepMeans | None = None,
+    lc: SweepMeans | None = None,
 ) -> list[Point]:
     points = []
     for arm in d.arms:
@@ -234,6 +253,7 @@ def _points(
                     sum(losses) / len(losses) if losses else None,
                     _unscored_rate(group),
                     _group_mean(lengths, arm, n, d.confidence) if lengths else None,
+                    _group_mean(lc, arm, n, d.confidence) if lc else None,
                 )
             )
     return points
@@ -251,10 +271,11 @@ def _comparisons_at(
     n: int | None,
     d: Design,
     length: _Length | None = None,
+    lc: SweepMeans | None = None,
 ) -> list[Comparison]:
     """The comparisons at one size (or pooled), Holm-adjusted together when there are more
-    than two arms (the family: every arm pair at that size); their length-adjusted versions
-    the same way, as a family of their own."""
+    than two arms (the family: every arm pair at that size); their length-adjusted and
+    length-controlled versions the same way, each a family of its own."""
     made = []
     for a, b in pairs:
         try:
@@ -264,15 +285,47 @@ def _comparisons_at(
     many = len(d.arms) > 2
     adjusted = holm([c.p_value for _, _, c in made]) if many else None
     lengths = _length_adjusted(length, made, n, many)
+    controlled = _length_controlled(lc, made, n, many)
     rows = []
     for i, (a, b, c) in enumerate(made):
         verdict = comparison_verdict(c, a, b, adjusted[i] if adjusted else None, len(made))
-        la = lengths[i]
-        if la is not None:
-            p = la.p_adjusted if la.p_adjusted is not None else la.contrast.p_value
-            la = dataclasses.replace(la, flag=length_flag(verdict, la.contrast, p, a, b))
-        rows.append(Comparison(a, b, n, verdict, la))
+        rows.append(Comparison(a, b, n, verdict, _flagged(lengths[i], verdict, a, b),
+                               _flagged(controlled[i], verdict, a, b)))  # fmt: skip
     return rows
+
+
+Adjusted = TypeVar("Adjusted", LengthAdjusted, LengthControlled)
+
+
+def _flagged(found: Adjusted | None, verdict: Verdict, a: str, b: str) -> Adjusted | None:
+    """The comparison's length flag (verdicts.length_flag) on its adjusted version."""
+    if found is None:
+        return None
+    p = found.p_adjusted if found.p_adjusted is not None else found.contrast.p_value
+    return dataclasses.replace(found, flag=length_flag(verdict, found.contrast, p, a, b))
+
+
+def _holm(found: list[Adjusted | None], many: bool) -> list[Adjusted | None]:
+    """Holm-adjusted p over the adjusted comparisons made, when ``many``."""
+    if not many:
+        return found
+    p = iter(holm([x.contrast.p_value for x in found if x is not None]))
+    return [None if x is None else dataclasses.replace(x, p_adjusted=next(p)) for x in found]
+
+
+def _length_controlled(
+    lc: SweepMeans | None, made: list[tuple[str, str, Contrast]], n: int | None, many: bool
+) -> list[LengthControlled | None]:
+    """Each comparison in LC win rate (None where it cannot be made)."""
+    found: list[LengthControlled | None] = []
+    for a, b, c in made:
+        try:
+            k = arm_difference(lc, a, b, n, c.confidence) if lc is not None else None
+        except ValueError:  # an arm without LC win rates at this size, or too few prompts
+            k = None
+        share = (c.estimate - k.estimate) / c.estimate if k is not None and c.estimate else None
+        found.append(None if k is None else LengthControlled(k, share))
+    return _holm(found, many)
 
 
 def _length_adjusted(
@@ -289,10 +342,7 @@ def _length_adjusted(
                 c, length.adjusted, length.lengths, length.slope, a, b, n))  # fmt: skip
         except ValueError:  # fewer than 2 prompts with lengths in every involved cell
             found.append(None)
-    if not many:
-        return found
-    p = iter(holm([x.contrast.p_value for x in found if x is not None]))
-    return [None if x is None else dataclasses.replace(x, p_adjusted=next(p)) for x in found]
+    return _holm(found, many)
 
 
 @dataclass(frozen=True)
@@ -322,21 +372,41 @@ def _length(trials: Sequence[TrialData], confidence: float) -> _Length | str:
     return _Length(lengths, slope, adjusted, "")
 
 
+def _controlled(trials: Sequence[TrialData], d: Design) -> WinRates:
+    """A pairwise sweep's LC win rate per trial (ablate.analysis.lc_winrate), and why some
+    trials have none. Trials without a scored response (the reference arm's own) are left
+    out: nothing of theirs was compared."""
+    if not d.pairwise:
+        return WinRates([], None, [])
+    scored = [t for t in trials if any(v is not None for s in t.scores.values() for v in s)]
+    ready = [t for t in scored if t.lengths is not None and t.reference_lengths is not None]
+    found = lc_win_rates([TrialInput((t.arm, t.n_examples, t.seed), t.scores,
+                                     t.lengths or {}, t.reference_lengths or {})
+                          for t in ready], d.confidence)  # fmt: skip
+    if len(ready) < len(scored):
+        found.notes.insert(0, f"{len(scored) - len(ready)} done trial(s) have no reference or "
+                              "response lengths (scored before the score stage recorded the "
+                              "references' tokens, or generated before samples kept "
+                              "theirs)")  # fmt: skip
+    return found
+
+
 def _family_baseline(family: Sequence[str], baseline: str | None) -> str | None:
     if baseline is None:
         return None
     return next((a for a in family if a == baseline or a.startswith(f"{baseline}-")), None)
 
 
-def _comparisons(sweep: SweepMeans, d: Design, length: _Length | None = None) -> list[Comparison]:
+def _comparisons(
+    sweep: SweepMeans, d: Design, length: _Length | None = None, lc: SweepMeans | None = None
+) -> list[Comparison]:
     """Per family (a grid point): each size, then pooled over sizes; Holm within a family."""
     rows = []
     for family in d.families or [d.arms]:
         pairs = _pairs(family, _family_baseline(family, d.baseline_arm))
         fd = dataclasses.replace(d, arms=list(family), families=None)
-        rows += [c for n in d.sizes for c in _comparisons_at(sweep, pairs, n, fd, length)]
-        if len(d.sizes) > 1:
-            rows += _comparisons_at(sweep, pairs, None, fd, length)
+        sizes: list[int | None] = [*d.sizes, None] if len(d.sizes) > 1 else [*d.sizes]
+        rows += [c for n in sizes for c in _comparisons_at(sweep, pairs, n, fd, length, lc)]
     return rows
 
 
@@ -509,10 +579,12 @@ def analyze_sweep(
     notes = _not_measured(trials, design, heldout is not None) + _unscored_notes(trials, design)
     length = _length(trials, design.confidence)
     found = length if isinstance(length, _Length) else None
+    controlled = _controlled(trials, design)
+    lc = lc_means(controlled.trials) if controlled.trials else None
     return SweepAnalysis(
         design,
-        _points(trials, judge, heldout, design, found.lengths if found else None),
-        _comparisons(judge, design, found),
+        _points(trials, judge, heldout, design, found.lengths if found else None, lc),
+        _comparisons(judge, design, found, lc),
         _fits(trials, judge, design, found),
         missing,
         notes,
@@ -520,4 +592,7 @@ def analyze_sweep(
         found.why if found else str(length),
         _task_points(trials, design),
         *_branching(trials, design, base),
+        controlled.trials,
+        controlled.preference,
+        "; ".join(controlled.notes),
     )

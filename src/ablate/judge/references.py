@@ -12,13 +12,28 @@ from ablate.errors import UserError
 from ablate.records import Judgment, Sample
 
 
-def first_sample_by_prompt(rows: list[Sample]) -> dict[str, str]:
-    """prompt id -> the response of its lowest-numbered sample (an arm's responses as the
-    reference another arm is compared with)."""
-    references: dict[str, str] = {}
+def first_samples(rows: list[Sample]) -> dict[str, Sample]:
+    """prompt id -> its lowest-numbered sample (an arm's responses as the reference another
+    arm is compared with)."""
+    found: dict[str, Sample] = {}
     for row in sorted(rows, key=lambda r: r["sample"]):
-        references.setdefault(row["prompt_id"], row["response"])
-    return references
+        found.setdefault(row["prompt_id"], row)
+    return found
+
+
+def first_sample_by_prompt(rows: list[Sample]) -> dict[str, str]:
+    """prompt id -> the response of its lowest-numbered sample."""
+    return {p: row["response"] for p, row in first_samples(rows).items()}
+
+
+def token_counts(references: dict[str, str], tokenizer: Any) -> dict[str, int]:
+    """prompt id -> the reference's tokens, counted as a generated response's are
+    (Sample.n_tokens: the text's own tokens, no special ones)."""
+    ids = list(references)
+    if not ids:
+        return {}
+    encoded = tokenizer([references[p] for p in ids], add_special_tokens=False)["input_ids"]
+    return {p: len(tokens) for p, tokens in zip(ids, encoded, strict=True)}
 
 
 def read_reference_rows(path: Path) -> list[dict[str, Any]]:

@@ -56,11 +56,17 @@ def _references(ctx: TrialContext, samples: list[Sample]) -> dict[str, str] | No
     same size and seed, or the reference file's."""
     from ablate.judge.references import first_sample_by_prompt, references_from_file
 
-    cfg, trial = ctx.config.judge, ctx.trial
+    cfg = ctx.config.judge
     if not judge_mode(cfg.mode).paired:
         return None
     if not cfg.reference_arm:
         return references_from_file(Path(cfg.reference_file or ""), samples)
+    return first_sample_by_prompt(reference_samples(ctx))
+
+
+def reference_samples(ctx: TrialContext) -> list[Sample]:
+    """The reference arm's samples at the trial's size and seed (judge.reference_arm)."""
+    cfg, trial = ctx.config.judge, ctx.trial
     arm = reference_variant(cfg.reference_arm, trial.family)
     folder = f"{arm}-n{trial.n_examples}-s{trial.seed}"
     generate = TrialLedger(ctx.ledger.root.parent / folder).stage_dir("generate")
@@ -70,7 +76,7 @@ def _references(ctx: TrialContext, samples: list[Sample]) -> dict[str, str] | No
             f"n={trial.n_examples}, seed={trial.seed} yet; run the sweep first, then compare "
             "with `ablate judge RESULTS/SWEEP judge.mode=pairwise ...`."
         )
-    return first_sample_by_prompt(read_samples(generate / SAMPLES))
+    return read_samples(generate / SAMPLES)
 
 
 def reference_variant(reference_arm: str | None, family: str) -> str | None:

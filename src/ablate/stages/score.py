@@ -1,6 +1,7 @@
 """Score: a trial's metrics from its files: the judge score with its intervals, outcome shares
 and the unscored rate (prompt-resampled), judge accounting, held-out loss, task accuracies,
-the branching factor (ablate.branching), training facts."""
+the branching factor (ablate.branching), training facts; for pairwise judging, the reference
+responses' tokens (reference_lengths)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from ablate.branching import branching_metrics
-from ablate.files import atomic_write_json, read_json
+from ablate.files import atomic_write_json, read_json, write_jsonl
 from ablate.judge.modes import judge_mode
 from ablate.records import (
+    REFERENCE_LENGTHS,
     DialogueJudgment,
     HeldoutRow,
     Judgment,
+    ReferenceLength,
     Sample,
     read_heldout_rows,
     read_judgments,
@@ -33,7 +36,7 @@ from ablate.stages.dialogue import (
     read_dialogue_turns,
 )
 from ablate.stages.generate import HELDOUT_FILE, SAMPLES
-from ablate.stages.judge import ACCOUNTING, JUDGMENTS
+from ablate.stages.judge import ACCOUNTING, JUDGMENTS, reference_samples, reference_variant
 from ablate.stages.select import data_counts
 from ablate.stats import Interval, summarize_scores
 from ablate.tasks.records import TASKS_FILE, TaskRow, read_task_rows
@@ -238,7 +241,46 @@ def run_score(ctx: TrialContext, out: Path) -> None:
     metrics |= read_json(ctx.stage_path("train", "stats.json"))
     metrics |= data_counts(ctx)
     metrics |= dialogue_metrics(ctx)  # none without dialogue judgments
+    lengths = reference_lengths(ctx, samples)
+    if lengths is not None:  # pairwise only
+        write_jsonl(out / REFERENCE_LENGTHS, lengths)
     atomic_write_json(out / METRICS, metrics)
+
+
+def reference_lengths(ctx: TrialContext, samples: list[Sample]) -> list[ReferenceLength] | None:
+    """Pairwise: each prompt's reference tokens, counted as the trial's responses are (the
+    length-controlled win rate compares the two, ablate.analysis.lc_winrate): a reference
+    arm's first sample carries its count; a reference file's responses are tokenized with the
+    trial's own tokenizer, here in the worker, where the model is. None for another mode and
+    for the reference arm's own trials (not compared with themselves).
+
+    An added file, the metrics unchanged: the stage's version stays (a bump would re-score
+    every sweep); trials scored before it have no file, and the report says so."""
+    from ablate.judge.references import first_samples, references_from_file, token_counts
+
+    j = ctx.config.judge
+    if not judge_mode(j.mode).paired:
+        return None
+    if j.reference_arm:
+        if reference_variant(j.reference_arm, ctx.trial.family) == ctx.trial.arm:
+            return None
+        firsts = first_samples(reference_samples(ctx))
+        counts = {p: row["n_tokens"] for p, row in firsts.items()}
+    else:
+        references = references_from_file(Path(j.reference_file or ""), samples)
+        counts = token_counts(references, _tokenizer(ctx))
+    return [{"prompt_id": p, "n_tokens": n} for p, n in counts.items()]
+
+
+def _tokenizer(ctx: TrialContext) -> Any:
+    """The trial's tokenizer (train saved it beside the weights; the base model's, whose
+    counts of plain text are the same, when the weights are gone)."""
+    from ablate.models.load import load_tokenizer
+
+    saved, m = ctx.stage_path("train", "model"), ctx.config.model
+    if (saved / "tokenizer_config.json").is_file():
+        return load_tokenizer(str(saved))
+    return load_tokenizer(m.name_or_path, m.revision)
 
 
 # --- Multi-turn dialogue (ablate.stages.dialogue): the turns' grades, scored as the prompts' are
