@@ -13,7 +13,7 @@ from ablate.analysis.search import SearchAnswer
 from ablate.analysis.sweep import Design, SweepAnalysis, TrialData, analyze_sweep
 from ablate.config.arms import variants
 from ablate.config.schema import Config, PoolConfig
-from ablate.report import ArmInfo, ReportContext, ReportFiles, TrialRow, write_report
+from ablate.report import ArmInfo, Estimate, ReportContext, ReportFiles, TrialRow, write_report
 from ablate.results import (
     TrialState,
     base_measurement,
@@ -142,11 +142,18 @@ def _number(metrics: dict[str, Any], key: str) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _estimate(metrics: dict[str, Any], key: str) -> Estimate:
+    return (_number(metrics, key), _number(metrics, f"{key}_ci_low"),
+            _number(metrics, f"{key}_ci_high"))  # fmt: skip
+
+
 def trial_rows(states: list[TrialState]) -> list[TrialRow]:
     rows = []
     for s in states:
         m, t = s.metrics or {}, s.trial
         flags = [str(m["judge_unscored_check"])] if m.get("judge_unscored_flag") else []
+        tasks = [k.removeprefix("task_").removesuffix("_accuracy")
+                 for k in m if k.startswith("task_") and k.endswith("_accuracy")]  # fmt: skip
         rows.append(
             TrialRow(
                 t.arm,
@@ -161,6 +168,8 @@ def trial_rows(states: list[TrialState]) -> list[TrialRow]:
                 _number(m, "heldout_loss_ci_high"),
                 _number(m, "judge_unscored_rate"),
                 flags,
+                {name: _estimate(m, f"task_{name}_accuracy") for name in sorted(tasks)},
+                _estimate(m, "branching_factor") if "branching_factor" in m else None,
             )
         )
     return rows

@@ -100,6 +100,9 @@ class ArmInfo:
     description: str  # one line about its data (source, records, filters, provenance)
 
 
+Estimate = tuple[float | None, float | None, float | None]  # value, interval low, high
+
+
 @dataclass(frozen=True)
 class TrialRow:
     """One planned trial, done or not; the per-trial intervals are over its prompts."""
@@ -116,6 +119,9 @@ class TrialRow:
     heldout_ci_high: float | None
     unscored_rate: float | None
     flags: list[str]
+    # task name -> its accuracy with its interval over the trial's prompts (evaluation.tasks)
+    tasks: dict[str, Estimate] = field(default_factory=dict)
+    branching: Estimate | None = None  # the branching factor with its interval over prompts
 
 
 @dataclass(frozen=True)
@@ -753,15 +759,17 @@ def _unscored(ctx: ReportContext) -> list[str]:
     return ["### Unscored responses", "", intro, "", *_table(header, rows), ""]
 
 
-def _trial_row(t: TrialRow) -> list[str]:
+def _trial_row(t: TrialRow, tasks: list[str], branching: bool) -> list[str]:
     head = [t.arm, str(t.n_examples), str(t.seed), t.status]
+    extra = [t.tasks.get(name) for name in tasks] + ([t.branching] if branching else [])
     if t.status != "done":
-        return [*head, "-", "-", "-"]
+        return [*head, "-", "-", "-", *["-" for _ in extra]]
     return [
         *head,
         _with_interval(t.judge_mean, t.judge_ci_low, t.judge_ci_high, "none recorded"),
         _with_interval(t.heldout_loss, t.heldout_ci_low, t.heldout_ci_high, "none recorded"),
         _pct(t.unscored_rate),
+        *[_with_interval(*(e or (None, None, None)), "none recorded") for e in extra],
     ]
 
 
@@ -771,7 +779,9 @@ def _trials(ctx: ReportContext, figures: dict[str, str]) -> list[str]:
     trials = sorted(
         ctx.trials, key=lambda t: (order.get(t.arm, len(order)), t.arm, t.n_examples, t.seed)
     )
-    rows = [_trial_row(t) for t in trials]
+    tasks = sorted({name for t in trials for name in t.tasks})
+    branching = any(t.branching is not None for t in trials)
+    rows = [_trial_row(t, tasks, branching) for t in trials]
     lines = [
         "## Trials",
         "",
@@ -780,6 +790,8 @@ def _trials(ctx: ReportContext, figures: dict[str, str]) -> list[str]:
     ]
     if rows:
         header = ["arm", "n", "seed", "status", "judge mean", "held-out loss", "unscored"]
+        header += [f"task {name}" for name in tasks]
+        header += ["branching factor"] if branching else []
         lines += [*_table(header, rows), ""]
     else:
         lines += ["No trial is planned.", ""]

@@ -190,6 +190,15 @@ def test_quickstart_plans_one_trial_per_size() -> None:
     ]
 
 
+def test_the_tasks_sweep_plans_two_arms_by_three_sizes_by_two_seeds() -> None:
+    trials = plan(load_config(REPO / "sweeps" / "tasks.yaml"))
+    assert sorted((t.arm, t.n_examples, t.seed) for t in trials) == [
+        (arm, n, seed) for arm in ("addition", "synthetic") for n in (128, 256, 512)
+        for seed in (0, 1)
+    ]  # fmt: skip
+    assert len({t.trial_id for t in trials}) == 12
+
+
 # --- what the id covers ---------------------------------------------------------------------
 
 

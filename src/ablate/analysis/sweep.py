@@ -59,6 +59,7 @@ from ablate.analysis.tasks import (
     TaskCell,
     TaskPoint,
     TaskScores,
+    error_fit_gap,
     error_power_law,
     error_verdict,
     task_names,
@@ -501,6 +502,13 @@ def _fits(
     return fits
 
 
+def _task_fit_notes(trials: Sequence[TrialData], d: Design) -> list[str]:
+    cells = _task_cells(trials)
+    return [f"task {task}, arm {arm}: no power law of the error: {why}"
+            for task in task_names(cells) for arm in d.arms
+            if (why := error_fit_gap(cells[task], arm))]  # fmt: skip
+
+
 def _task_points(trials: Sequence[TrialData], d: Design) -> list[TaskPoint]:
     cells = _task_cells(trials)
     return [p for task in task_names(cells)
@@ -577,6 +585,7 @@ def analyze_sweep(
     held_cells = _heldout_cells(trials)
     heldout = sweep_means(held_cells) if held_cells else None
     notes = _not_measured(trials, design, heldout is not None) + _unscored_notes(trials, design)
+    notes += _task_fit_notes(trials, design)
     length = _length(trials, design.confidence)
     found = length if isinstance(length, _Length) else None
     controlled = _controlled(trials, design)

@@ -62,18 +62,31 @@ def task_points(
                 accuracy = None
             if accuracy is not None and accuracy.estimate in (0.0, 1.0):
                 accuracy = _all_alike(accuracy)
+            elif accuracy is not None:
+                accuracy = _within_0_1(accuracy)
             points.append(TaskPoint(task, arm, n, seeds, accuracy))
     return points
 
 
-def _accuracy(cell: TaskCell) -> float | None:
-    """The trial's accuracy: the mean over prompts of each prompt's share of right answers."""
+def _within_0_1(c: Contrast) -> Contrast:
+    """A t interval cut to the accuracies that exist: 1 right answer in 16 prompts gives
+    0.062 +- 0.134, whose lower end is not an accuracy. The cut interval holds the truth
+    exactly when the t interval does (the truth lies in [0, 1]), so coverage is unchanged."""
+    if c.low >= 0.0 and c.high <= 1.0:
+        return c
+    low, high = max(c.low, 0.0), min(c.high, 1.0)
+    return dataclasses.replace(c, low=low, high=high, method=f"{c.method}; cut to [0, 1]")
+
+
+def _accuracy(cell: TaskCell) -> tuple[float, int] | None:
+    """The trial's accuracy, the mean over prompts of each prompt's share of right answers,
+    and how many prompts it averages."""
     means = [
         sum(v for v in got if v is not None) / len([v for v in got if v is not None])
         for got in cell.scores.values()
         if any(v is not None for v in got)
     ]
-    return sum(means) / len(means) if means else None
+    return (sum(means) / len(means), len(means)) if means else None
 
 
 def _all_alike(c: Contrast) -> Contrast:
@@ -91,19 +104,48 @@ def _all_alike(c: Contrast) -> Contrast:
     return dataclasses.replace(c, low=low, high=high, method=method)
 
 
+# Each trial's error enters the fit as (wrong + 1/2) / (prompts + 1): a trial with every
+# answer right keeps its point (log 0 does not exist, and dropping the best trials would flatten
+# the curve), and no other point moves by more than half an answer.
+ERROR_FLOOR = "error taken as (wrong + 1/2) / (prompts + 1) per trial, so no trial is dropped"
+
+
+def _arm_accuracies(cells: Sequence[TaskCell], arm: str) -> list[tuple[int, float, int]]:
+    """(n, accuracy, prompts) of each of the arm's trials that answered the task."""
+    found = []
+    for c in cells:
+        accuracy = _accuracy(c) if c.arm == arm else None
+        if accuracy is not None:
+            found.append((c.n_examples, *accuracy))
+    return found
+
+
+def _alike(points: list[tuple[int, float, int]]) -> str | None:
+    accuracies = [accuracy for _, accuracy, _ in points]
+    if not any(accuracies):
+        return "every answer wrong at every size"
+    if all(accuracy == 1.0 for accuracy in accuracies):
+        return "every answer right at every size"
+    return None
+
+
+def error_fit_gap(cells: Sequence[TaskCell], arm: str) -> str | None:
+    """Why an arm with trials at 2 or more sizes has no power law of its error (None when it
+    has one, or has fewer sizes: the sweep says that itself)."""
+    points = _arm_accuracies(cells, arm)
+    return _alike(points) if len({n for n, _, _ in points}) >= 2 else None
+
+
 def error_power_law(cells: Sequence[TaskCell], arm: str, confidence: float) -> PowerLaw | None:
     """error = A * n^-alpha over the arm's trials, one point per trial (seeds give the fit its
     residual df, as the held-out loss's does); alpha > 0: accuracy rises with n. None with
-    fewer than 2 sizes whose error is above 0 (a perfect score has no logarithm), or when
-    every answer is wrong."""
-    points = [
-        (c.n_examples, 1.0 - acc)
-        for c in cells
-        if c.arm == arm and (acc := _accuracy(c)) is not None and 1.0 - acc > 0
-    ]
-    if len({n for n, _ in points}) < 2 or all(e == 1.0 for _, e in points):
-        return None  # every answer wrong at every size: nothing to fit (its log is 0 throughout)
-    return power_law_fit([n for n, _ in points], [e for _, e in points], confidence)
+    fewer than 2 sizes, or when every answer is wrong, or every one right (no curve to fit)."""
+    points = _arm_accuracies(cells, arm)
+    if len({n for n, _, _ in points}) < 2 or _alike(points):
+        return None
+    errors = [((1.0 - accuracy) * prompts + 0.5) / (prompts + 1) for _, accuracy, prompts in points]
+    fit = power_law_fit([n for n, _, _ in points], errors, confidence)
+    return dataclasses.replace(fit, method=f"{fit.method}; {ERROR_FLOOR}")
 
 
 def error_verdict(fit: PowerLaw) -> tuple[str, str]:

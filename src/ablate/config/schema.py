@@ -55,15 +55,15 @@ class ExchangeSampling:
 class PoolConfig:
     """A pool of prompt/response records that arms sample their training subsets from."""
 
-    source: str = (
-        MISSING  # registered name: synthetic | jsonl | stackexchange | wikihow | lima | hf
-    )
+    # registered name: synthetic | addition | jsonl | stackexchange | wikihow | lima | hf
+    source: str = MISSING
     path: str | None = None  # file or folder, relative to the file that names it
     prompt_field: str = "prompt"  # jsonl / hf: the column holding the prompt
     response_field: str = "response"  # jsonl / hf: the column holding the response
-    # synthetic: how many records; stackexchange / wikihow: how many to sample (None = all).
+    # synthetic / addition: how many records; stackexchange / wikihow: how many to sample
+    # (None = all).
     size: int | None = None
-    seed: int = 0  # synthetic: which records; sampled sources: which sample
+    seed: int = 0  # synthetic / addition: which records; sampled sources: which sample
     # stackexchange
     filters: StackExchangeFilters = field(default_factory=StackExchangeFilters)
     sampling: ExchangeSampling = field(default_factory=ExchangeSampling)
@@ -196,7 +196,9 @@ class TaskConfig:
     """A task with verifiable answers, scored without a judge (ablate.tasks; README "Task
     metrics"). Its name (a key of evaluation.tasks) names its metrics: task_<name>_accuracy."""
 
-    source: str = MISSING  # jsonl | hf | arithmetic (the project's own word problems)
+    # jsonl | hf | arithmetic (the project's own word problems) | addition (single-digit
+    # addition facts, the ones the `addition` pool source teaches)
+    source: str = MISSING
     path: str | None = None  # jsonl: the file, relative to the file that names it
     dataset: str | None = None  # hf: a hub name or a folder saved with save_to_disk
     split: str = "test"  # hf
@@ -204,9 +206,10 @@ class TaskConfig:
     answer_field: str = "answer"
     scorer: str = "exact_number"  # exact_number | choice | regex | contains
     pattern: str | None = None  # regex: its first group (or whole match) is the answer
-    # arithmetic: how many problems (required); jsonl / hf: the first N (None = all).
+    # arithmetic / addition: how many problems (required; addition: at most its 100 facts);
+    # jsonl / hf: the first N (None = all).
     size: int | None = None
-    seed: int = 0  # arithmetic: which problems (sampling draws from the trial's seed)
+    seed: int = 0  # arithmetic / addition: which problems (sampling draws from the trial's seed)
     decoding: str = "greedy"  # greedy | sampled (generation.temperature and top_p)
     samples: int = 1  # responses per prompt (sampled only; greedy gives one)
     max_new_tokens: int = 256

@@ -11,7 +11,10 @@ from pathlib import Path
 from ablate.config.schema import Config, TaskConfig
 from ablate.registry import suggest
 
-TASK_SOURCES = ["arithmetic", "hf", "jsonl"]
+TASK_SOURCES = ["addition", "arithmetic", "hf", "jsonl"]
+GENERATED = ("addition", "arithmetic")  # made by the project from a seed: size, no file
+# The addition table's size (ablate.data.fixtures.addition asserts it holds this many facts).
+ADDITION_FACTS = 100
 SCORER_NAMES = ["choice", "contains", "exact_number", "regex"]
 DECODINGS = ["greedy", "sampled"]
 SEED_LIMIT = 2**32  # numpy's and torch's generators take seeds in [0, 2**32)
@@ -38,11 +41,16 @@ def _source_problems(where: str, task: TaskConfig) -> list[str]:
         problems.append(f"{where}.path: no such file: {task.path}")
     if task.source == "hf" and not task.dataset:
         problems.append(f"{where}.dataset: an hf task needs a hub name or a saved folder")
-    if task.source == "arithmetic":
+    if task.source in GENERATED:
         if task.size is None:
-            problems.append(f"{where}.size: an arithmetic task needs how many problems")
+            problems.append(f"{where}.size: an {task.source} task needs how many problems")
         if task.path or task.dataset:
-            problems.append(f"{where}: an arithmetic task is generated; drop path and dataset")
+            problems.append(f"{where}: an {task.source} task is generated; drop path and dataset")
+    if task.source == "addition" and task.size is not None and task.size > ADDITION_FACTS:
+        problems.append(
+            f"{where}.size: the addition table holds {ADDITION_FACTS} facts (0 + 0 to 9 + 9), "
+            f"got {task.size}"
+        )
     if task.size is not None and task.size <= 0:
         problems.append(f"{where}.size: must be > 0, got {task.size}")
     if not 0 <= task.seed < SEED_LIMIT:

@@ -1,5 +1,6 @@
 """Small arithmetic word problems with integer answers, generated from a seed: a task that
-needs no download (tests, the CPU quickstart). Answers are plain numbers, so exact_number
+needs no download (tests, the CPU quickstart); and single-digit addition facts, the task the
+`addition` pool source teaches (sweeps/tasks.yaml). Answers are plain numbers, so exact_number
 reads them as it reads GSM8K's "#### 42"."""
 
 from __future__ import annotations
@@ -7,7 +8,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from ablate.config.tasks import ADDITION_FACTS
+from ablate.data.fixtures.addition import FACTS, TASK_QUESTION, question
 from ablate.tasks.records import TaskRecord
+
+assert len(FACTS) == ADDITION_FACTS  # config refuses a larger size with this count
 
 NAMES = ["Tom", "Ana", "Ravi", "Mei", "Sara", "Omar", "Lena", "Kofi", "Ines", "Yuki"]
 ITEMS = ["apples", "marbles", "books", "stickers", "pencils", "coins", "shells", "cards"]
@@ -70,3 +75,16 @@ def arithmetic_problems(size: int, seed: int) -> list[TaskRecord]:
             }
         )
     return records
+
+
+def addition_problems(size: int, seed: int) -> list[TaskRecord]:
+    """The first `size` of the 100 addition facts in the seed's order, each asked once in the
+    task's own phrasing (no training record uses it); a larger size extends a smaller one."""
+    if not 0 <= size <= len(FACTS):
+        raise ValueError(f"addition_problems: size must be in [0, {len(FACTS)}], got {size}")
+    facts = list(FACTS)
+    random.Random(f"addition-task-{seed}").shuffle(facts)
+    return [
+        {"id": f"addition-{a}+{b}", "prompt": question(TASK_QUESTION, a, b), "answer": str(a + b)}
+        for a, b in facts[:size]
+    ]

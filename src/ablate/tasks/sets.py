@@ -1,6 +1,6 @@
 """A task's problems ({id, prompt, answer}) from its source: a JSONL file, a Hugging Face
-dataset, or the arithmetic generator; and the fingerprint of their content that keys the
-generate stage (README "Task metrics").
+dataset, or the arithmetic or addition generator; and the fingerprint of their content that
+keys the generate stage (README "Task metrics").
 
 Each reference answer is checked with the task's scorer as it loads, so a file whose answers
 the scorer cannot read (a wrong answer_field, letters for exact_number) is refused, naming the
@@ -16,7 +16,7 @@ from ablate.config.schema import PoolConfig, TaskConfig
 from ablate.data.build import json_object
 from ablate.errors import UserError
 from ablate.files import stable_hash
-from ablate.tasks.arithmetic import arithmetic_problems
+from ablate.tasks.arithmetic import addition_problems, arithmetic_problems
 from ablate.tasks.records import TaskRecord
 from ablate.tasks.scorers import scorer
 
@@ -96,6 +96,8 @@ def load_task(name: str, task: TaskConfig) -> list[TaskRecord]:
     """The task's problems, in file order (the first `size` of them when it is set)."""
     if task.source == "arithmetic":
         return arithmetic_problems(task.size or 0, task.seed)
+    if task.source == "addition":
+        return addition_problems(task.size or 0, task.seed)
     if task.source == "jsonl":
         rows = _jsonl_rows(Path(task.path or ""))
     elif task.source == "hf":

@@ -417,6 +417,21 @@ def test_the_quickstart_sweep_in_the_repo_validates() -> None:
     assert config.training.method == "full"  # from the experiment, not the default "lora"
 
 
+def test_the_tasks_sweep_in_the_repo_validates() -> None:
+    # sweeps/tasks.yaml: the quantity sweep whose task accuracy rises (README "Task metrics").
+    config = load_config(REPO / "sweeps" / "tasks.yaml")
+    assert {a: v.pool for a, v in config.sweep.arms.items()} == {
+        "addition": "addition",
+        "synthetic": "synthetic",
+    }
+    assert (config.sweep.sizes, config.sweep.seeds) == ([128, 256, 512], [0, 1])
+    assert config.pools["addition"].source == "addition"
+    task = config.evaluation.tasks["addition"]
+    assert (task.source, task.size, task.decoding) == ("addition", 100, "greedy")
+    assert config.evaluation.measure_base and config.generation.samples_per_prompt >= 2
+    assert "arithmetic" in config.evaluation.tasks  # the experiment's word problems stay
+
+
 # --- shapes, ranges, duplicate keys (every problem at its dotted path) ----------------------
 
 

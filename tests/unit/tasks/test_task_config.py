@@ -129,3 +129,26 @@ def test_decoding_settings_are_checked(tmp_path: Path) -> None:
 def test_an_unknown_task_key_is_named(tmp_path: Path) -> None:
     found = problems(tmp_path, {"t": {"source": "arithmetic", "size": 4, "scorrer": "choice"}})
     assert len(found) == 1 and "evaluation.tasks.t.scorrer" in found[0]
+
+
+def test_an_addition_task_is_generated_and_holds_at_most_the_100_facts(tmp_path: Path) -> None:
+    config = load_config(sweep_with(tmp_path, {"add": {"source": "addition", "size": 100}}))
+    assert config.evaluation.tasks["add"].size == 100
+    found = problems(
+        tmp_path,
+        {
+            "a": {"source": "addition", "size": 101},
+            "b": {"source": "addition"},
+            "c": {"source": "addition", "size": 4, "path": "facts.jsonl"},
+            "d": {"source": "additon", "size": 4},
+        },
+    )
+    assert found[0] == (
+        "evaluation.tasks.a.size: the addition table holds 100 facts (0 + 0 to 9 + 9), got 101"
+    )
+    assert [p.split(":")[0] for p in found[1:]] == [
+        "evaluation.tasks.b.size",
+        "evaluation.tasks.c",
+        "evaluation.tasks.d.source",
+    ]
+    assert "Did you mean 'addition'?" in found[3]

@@ -21,6 +21,7 @@ from ablate.registry import Registry
 POOL_SOURCES: Registry[str] = Registry("pool source")
 for _name, _module in (
     ("synthetic", "ablate.data.sources.synthetic"),
+    ("addition", "ablate.data.sources.addition"),
     ("jsonl", "ablate.data.sources.jsonl"),
     ("stackexchange", "ablate.data.sources.stackexchange"),
     ("wikihow", "ablate.data.sources.wikihow"),

@@ -26,6 +26,10 @@ def positive(path: str, value: float) -> list[str]:
     return [] if value > 0 else [f"{path}: must be > 0, got {value}"]
 
 
+def _size_needed(path: str, pool: PoolConfig) -> list[str]:
+    return positive(f"{path}.size", pool.size or 0)
+
+
 @dataclass(frozen=True)
 class PoolSource:
     name: str
@@ -67,3 +71,18 @@ class PoolSource:
         if pool.size is not None:
             problems += positive(f"{path}.size", pool.size)
         return problems + self.checks(path, pool)
+
+
+def generated(
+    name: str, records: Callable[[int, int, str], list[Record]], group: str
+) -> PoolSource:
+    """A source the project generates itself, `records(size, seed, split)`: no download, any
+    size (which it needs), cheap to read whole; each record counted under its `group` field."""
+
+    def build(pool: PoolConfig, split: str, stats: BuildStats, work_dir: Path) -> Iterator[Record]:
+        for record in records(pool.size or 0, pool.seed, split):
+            stats.seen += 1
+            stats.kept_by_group[record[group]] += 1
+            yield record
+
+    return PoolSource(name, build, settings=("size", "seed"), direct=True, checks=_size_needed)
