@@ -224,6 +224,13 @@ def _group_mean(sweep: SweepMeans, arm: str, n: int, confidence: float) -> Contr
         return None
 
 
+def _count_mean(sweep: SweepMeans, arm: str, n: int, confidence: float) -> Contrast | None:
+    """A mean count (response tokens): its t interval cut at 0, below which no count lies (a
+    few short, spread-out responses and few seeds reach below it)."""
+    c = _group_mean(sweep, arm, n, confidence)
+    return None if c is None else dataclasses.replace(c, low=max(0.0, c.low))
+
+
 def _unscored_rate(trials: Sequence[TrialData]) -> float | None:
     values = [s for t in trials for v in t.scores.values() for s in v]
     return sum(s is None for s in values) / len(values) if values else None
@@ -253,7 +260,7 @@ def _points(
                     _group_mean(heldout, arm, n, d.confidence) if heldout else None,
                     sum(losses) / len(losses) if losses else None,
                     _unscored_rate(group),
-                    _group_mean(lengths, arm, n, d.confidence) if lengths else None,
+                    _count_mean(lengths, arm, n, d.confidence) if lengths else None,
                     _group_mean(lc, arm, n, d.confidence) if lc else None,
                 )
             )

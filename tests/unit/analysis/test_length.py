@@ -200,6 +200,25 @@ def test_the_sweep_flags_a_pure_length_win() -> None:
     assert point.length.estimate == pytest.approx(180, abs=10)
 
 
+def test_a_mean_response_length_interval_stays_at_or_above_zero() -> None:
+    """Short responses spread far apart (0 to 12 tokens), two seeds: the t interval of the
+    mean would reach below 0; a count's is cut there."""
+    rng = random.Random(4)
+    trials = []
+    for arm in ("a", "b"):
+        for seed in (0, 1):
+            data = trial_data(arm, 64, seed, 0.0, rng)
+            scale = 0.0 if seed == 0 else 0.12  # seed 0 writes nothing, seed 1 ~12 tokens
+            tokens = (data.lengths or {}).items()
+            lengths = {p: [round(scale * (t or 0)) for t in v] for p, v in tokens}
+            trials.append(dataclasses.replace(data, lengths=lengths))
+    analysis = analyze_sweep(trials, Design(["a", "b"], [64], [0, 1]))
+    point = analysis.point("a", 64)
+    assert point is not None and point.length is not None
+    assert 0 < point.length.estimate < 10
+    assert point.length.low == 0.0 < point.length.high
+
+
 def test_without_lengths_the_sweep_says_so() -> None:
     rng = random.Random(1)
     trials = [
