@@ -29,7 +29,6 @@ PyTorch loop, on LIMA-like data (synthetic Stack Exchange and wikiHow pools).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import random
 import statistics
 import tempfile
@@ -144,7 +143,8 @@ def train_stage(
 
 # Dense bfloat16 peaks (TFLOP/s) by a piece of the device name, most specific first.
 PEAK_TFLOPS = (
-    ("H100 PCIe", 756.0), ("H200", 989.4), ("H100", 989.4), ("H800", 989.4),
+    ("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H200 NVL", 835.0), ("H200", 989.4),
+    ("H100", 989.4), ("H800", 989.4),
     ("B200", 2250.0), ("A100", 312.0), ("A800", 312.0), ("L40S", 362.1), ("L40", 181.0),
     ("L4", 121.0), ("A10G", 70.0), ("A10", 125.0), ("RTX 4090", 165.2), ("RTX 3090", 71.0),
 )  # fmt: skip
@@ -168,6 +168,35 @@ def flops_per_token(model: Any, token_lengths: list[int]) -> float:
     return 6 * multiplying + attention
 
 
+class _MetaResize:
+    """add_chat_tokens' view of a model on the meta device: resized without the mean
+    initialisation, which reads the weights (a meta tensor has none)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def resize_token_embeddings(self, size: int) -> None:
+        self.model.resize_token_embeddings(size, mean_resizing=False)
+
+
+def counted(model_dir: str, records: list[dict[str, Any]]) -> tuple[float, list[Any]]:
+    """FLOPs per token and the tokenized examples, from a model built on the meta device (no
+    weights read: a 7B --gpu-model would be 28 GB in float32 on the CPU only to be counted)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from ablate.models.finetune import tokenized_examples
+    from ablate.models.load import load_tokenizer
+    from ablate.models.tokens import add_chat_tokens
+
+    tokenizer = load_tokenizer(model_dir)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_dir))
+    add_chat_tokens(tokenizer, _MetaResize(model))
+    examples = tokenized_examples(tokenizer, records, MAX_LEN)
+    return flops_per_token(model, [len(e.input_ids) for e in examples]), examples
+
+
 def gpu_mfu(args: argparse.Namespace, records: list[dict[str, Any]], tmp: Path) -> None:
     import importlib.util
 
@@ -177,12 +206,14 @@ def gpu_mfu(args: argparse.Namespace, records: list[dict[str, Any]], tmp: Path) 
         print("\nMFU on a GPU: skipped, needs a CUDA GPU")
         return
     from ablate.config.schema import TrainingConfig
-    from ablate.models.finetune import prepare_model, tokenized_examples
     from ablate.models.tiny import builtin_path, save_head64_llama
 
     model_dir = args.gpu_model or str(
         save_head64_llama(tmp / "gpu-llama", builtin_path("tiny"), 1024, 8, MAX_LEN)
     )
+    # Enough optimizer steps that the Trainer's set-up is a small part of a run.
+    records = (records * (1 + args.gpu_records // max(1, len(records))))[: args.gpu_records]
+    per_token, examples = counted(model_dir, records)
     device_name = torch.cuda.get_device_name()
     peak = args.peak_tflops or peak_tflops(device_name)
     kernels = [("sdpa", False)]
@@ -199,18 +230,11 @@ def gpu_mfu(args: argparse.Namespace, records: list[dict[str, Any]], tmp: Path) 
             packing=packed, attn_implementation=kernel, checkpoint_every=None,
         )  # fmt: skip
         where = (model_dir, "bfloat16", "cuda")
-        # On the CPU, only to count: the default kernel (flash-attention needs the GPU).
-        counting = dataclasses.replace(cfg, attn_implementation=None, packing=False)
-        model, tokenizer, _ = prepare_model(model_dir, None, "bfloat16", counting, "cpu")
-        examples = tokenized_examples(tokenizer, records, MAX_LEN)
-        lengths = [len(e.input_ids) for e in examples]
-        per_token = flops_per_token(model, lengths)
-        del model
-        bare, stage = [], []
+        bare, stage = [], []  # the first run of each side also warms the GPU up: fastest kept
         for repeat in range(args.repeats):
             bare.append(bare_loop(examples, cfg, packed, where))
             stage.append(train_stage(records, cfg, tmp / f"gpu-{kernel}-{repeat}", where))
-        tokens = sum(lengths)
+        tokens = sum(len(e.input_ids) for e in examples)
         bare_rate, stage_rate = tokens / min(bare)[0], tokens / min(stage)[0]
         mfu = f"{stage_rate * per_token / (peak * 1e12):>10.3f}" if peak else f"{'?':>10}"
         print(f"{kernel:<18} {packed!s:<6} {bare_rate:>11.0f} {stage_rate:>12.0f} "
@@ -223,6 +247,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--gpu-model", default=None, help="a local model folder for part 3")
     parser.add_argument("--gpu-micro-batch", type=int, default=8)
+    parser.add_argument("--gpu-records", type=int, default=1024, help="examples per GPU run")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the GPU's bf16 peak")
     args = parser.parse_args()
 

@@ -41,22 +41,31 @@ def run_trial(
     ledger = TrialLedger(root, trial.judge_name)
     ctx = TrialContext(config, trial, ledger, pool_dirs, device, on_step)
     with ledger.hold():
-        for stage in STAGES:
-            key = trial.stage_keys[stage]
-            if ledger.is_done(stage, key):
-                continue
-            report(stage)
-            ledger.mark_running(stage)
-            try:
-                with ledger.write_stage(stage, key) as out:
-                    STAGE_TABLE[stage].run(ctx, out)
-            except BaseException as exc:
-                # A user error's message stands on its own; a bug keeps its exception's name.
-                text = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-                ledger.record_failure(stage, text)
-                ledger.clear_running()
-                if isinstance(exc, UserError) and not isinstance(exc, TrialConfigError):
-                    raise TrialConfigError(str(exc)) from None
-                raise
-        ledger.clear_running()
-        return read_json(ledger.stage_dir("score") / METRICS)
+        try:
+            return _run_stages(ctx, report)
+        finally:
+            ctx.trained = None  # a model a failed stage left in memory goes with the trial
+
+
+def _run_stages(ctx: TrialContext, report: StageReporter) -> dict[str, Any]:
+    """The stages not yet done, in order; the trial's metrics."""
+    ledger, trial = ctx.ledger, ctx.trial
+    for stage in STAGES:
+        key = trial.stage_keys[stage]
+        if ledger.is_done(stage, key):
+            continue
+        report(stage)
+        ledger.mark_running(stage)
+        try:
+            with ledger.write_stage(stage, key) as out:
+                STAGE_TABLE[stage].run(ctx, out)
+        except BaseException as exc:
+            # A user error's message stands on its own; a bug keeps its exception's name.
+            text = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            ledger.record_failure(stage, text)
+            ledger.clear_running()
+            if isinstance(exc, UserError) and not isinstance(exc, TrialConfigError):
+                raise TrialConfigError(str(exc)) from None
+            raise
+    ledger.clear_running()
+    return read_json(ledger.stage_dir("score") / METRICS)

@@ -29,5 +29,6 @@ def test_flops_per_token_counts_the_multiplying_weights_and_attention(tied: bool
 def test_peak_by_device_name() -> None:
     assert peak_tflops("NVIDIA H200") == pytest.approx(989.4)
     assert peak_tflops("NVIDIA H100 PCIe") == pytest.approx(756.0)  # before plain "H100"
+    assert peak_tflops("NVIDIA H200 NVL") == pytest.approx(835.0)
     assert peak_tflops("NVIDIA A100-SXM4-80GB") == pytest.approx(312.0)
     assert peak_tflops("a GPU nobody listed") is None
