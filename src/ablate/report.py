@@ -961,12 +961,14 @@ def verdict_lines(analysis: SweepAnalysis) -> list[tuple[str, str, str]]:
     chosen = [c for c in analysis.comparisons if c.n_examples in (largest, None)]
     lines = [_comparison_line(c) for c in chosen]
     for f in analysis.fits:
+        task = f.metric.removeprefix("task_").removesuffix("_accuracy")
         what = {
             "judge_mean": "slope per doubling",
             "judge_mean_length_adjusted": "length-adjusted slope",
             "heldout_loss": "held-out loss exponent",
-        }.get(
-            f.metric, f"{f.metric.removeprefix('task_').removesuffix('_accuracy')} error exponent"
-        )
-        lines.append((f"{f.arm} {what}", f.verdict, _fit_value(f)))
+        }.get(f.metric, f"task {task} error exponent")
+        # The exponent is the error's; what rises or falls with n is the accuracy.
+        rises_or_falls = f.metric.startswith("task_") and f.verdict.endswith("with n")
+        verdict = f"accuracy {f.verdict}" if rises_or_falls else f.verdict
+        lines.append((f"{f.arm} {what}", verdict, _fit_value(f)))
     return lines

@@ -101,6 +101,18 @@ def test_the_report_has_a_task_table_and_fit(tmp_path: Path) -> None:
     assert "task arith: error exponent alpha (1 - accuracy ~ A n^-alpha)" in text
 
 
+def test_the_terminal_says_the_accuracy_rises_not_the_exponent() -> None:
+    from ablate.report import verdict_lines
+
+    ctx = _context(["a"], list(SIZES), [0, 1], set())
+    analysis = analyze_sweep(sweep_trials(2), Design(["a"], list(SIZES), [0, 1]))
+    lines = verdict_lines(dataclasses.replace(ctx, analysis=analysis).analysis)
+    (task,) = [line for line in lines if "task arith" in line[0]]
+    assert task[:2] == ("a task arith error exponent", "accuracy rises with n")
+    others = [line for line in lines if "task" not in line[0]]
+    assert others and not any(line[1].startswith("accuracy") for line in others)
+
+
 def test_task_scores_and_summary_columns_come_from_the_ledger(tmp_path: Path) -> None:
     import json
 
