@@ -75,8 +75,12 @@ def design_of(config: Config) -> Design:
     )
 
 
-def trial_data(sweep_dir: Path, states: list[TrialState]) -> list[TrialData]:
-    """What the analysis needs of each done trial, read once."""
+def trial_data(
+    sweep_dir: Path, states: list[TrialState], reference_arm: str | None = None
+) -> list[TrialData]:
+    """What the analysis needs of each done trial, read once (``reference_arm``:
+    judge.reference_arm, whose samples give the reference lengths of trials scored before
+    the score stage kept them)."""
     data = []
     for state in states:
         if not state.done:
@@ -95,7 +99,7 @@ def trial_data(sweep_dir: Path, states: list[TrialState]) -> list[TrialData]:
                 response_lengths(sweep_dir, t),
                 task_scores(sweep_dir, t),
                 prompt_entropies(sweep_dir, t),
-                reference_lengths(sweep_dir, t),
+                reference_lengths(sweep_dir, t, reference_arm),
             )
         )
     return data
@@ -212,9 +216,8 @@ def write_answer(
     finished sweep: the missing cells are named)."""
     if config.search is not None:
         return _write_search_answer(config, sweep_dir, states, folder_name)
-    analysis = analyze_sweep(
-        trial_data(sweep_dir, states), design_of(config), base_measurement(sweep_dir)
-    )
+    data = trial_data(sweep_dir, states, config.judge.reference_arm)
+    analysis = analyze_sweep(data, design_of(config), base_measurement(sweep_dir))
     context = _context(config, sweep_dir, states, analysis, arm_infos(config, sweep_dir.parent))
     return Answer(analysis, write_report(context, sweep_dir / folder_name))
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ablate import layout
 from ablate.files import atomic_write_text, read_json_object, read_jsonl_lenient
-from ablate.ledger import TrialLedger, trial_root
+from ablate.ledger import DONE, TrialLedger, trial_root
 from ablate.plan import Trial
 
 RESOLVED_CONFIG = layout.CONFIG
@@ -170,21 +170,56 @@ def response_lengths(sweep_dir: Path, trial: Trial) -> dict[str, list[float | No
     return lengths
 
 
-def reference_lengths(sweep_dir: Path, trial: Trial) -> dict[str, float] | None:
+def reference_lengths(
+    sweep_dir: Path, trial: Trial, reference_arm: str | None = None
+) -> dict[str, float] | None:
     """prompt id -> its pairwise reference's tokens (the score stage's reference_lengths.jsonl);
-    None when the trial has none (another judge mode, or scored before it was kept)."""
+    None when the trial has none (another judge mode, or scored before it was kept and not
+    recoverable). A sweep judged against ``reference_arm`` (judge.reference_arm) that was
+    scored before the file was kept gets them from the reference trial's samples instead,
+    counted as the score stage counts them (_reference_arm_lengths); only a reference file's
+    need the worker's tokenizer, so only those trials need scoring again."""
     from ablate.records import REFERENCE_LENGTHS
 
     ledger = TrialLedger(trial_root(sweep_dir, trial), trial.judge_name)
     path = ledger.stage_dir("score") / REFERENCE_LENGTHS
     if not path.is_file():
-        return None
+        return _reference_arm_lengths(sweep_dir, trial, reference_arm) if reference_arm else None
     found = {}
     for row in read_jsonl_lenient(path):
-        n = row.get("n_tokens")
-        if isinstance(n, int | float) and not isinstance(n, bool):
-            found[str(row.get("prompt_id"))] = float(n)
+        if (n := _count(row.get("n_tokens"))) is not None:
+            found[str(row.get("prompt_id"))] = n
     return found
+
+
+def _reference_arm_lengths(
+    sweep_dir: Path, trial: Trial, reference_arm: str
+) -> dict[str, float] | None:
+    """prompt id -> the n_tokens of the reference arm's first sample at the trial's grid point,
+    size and seed (its generate/samples.jsonl), as the score stage records them; None for the
+    reference arm's own trials (not compared with themselves) and when that trial has no done
+    generations. The trial's judge key chains the reference's generate key (generating them
+    again judges the trial again), so these are the samples it was judged against."""
+    from ablate.judge.references import first_samples
+    from ablate.records import Sample
+    from ablate.stages.judge import reference_variant
+
+    arm = reference_variant(reference_arm, trial.family)
+    if arm is None or arm == trial.arm:
+        return None
+    generate = TrialLedger(trial_root(sweep_dir, replace(trial, arm=arm))).stage_dir("generate")
+    if not (generate / DONE).is_file():
+        return None
+    rows: list[Sample] = [
+        row  # type: ignore[misc]
+        for row in read_jsonl_lenient(generate / "samples.jsonl")
+        if isinstance(row.get("sample"), int) and _count(row.get("n_tokens")) is not None
+    ]
+    return {str(p): float(row["n_tokens"]) for p, row in first_samples(rows).items()}
+
+
+def _count(n: Any) -> float | None:
+    return float(n) if isinstance(n, int | float) and not isinstance(n, bool) else None
 
 
 def heldout_by_prompt(sweep_dir: Path, trial: Trial) -> dict[str, tuple[float, int]] | None:

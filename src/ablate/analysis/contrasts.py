@@ -48,6 +48,7 @@ benchmarks/bench_statistics.py checks coverage with independent and correlated s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ from typing import NamedTuple, TypeVar
 import numpy as np
 from scipy import special
 
-from ablate.stats import FloatArray, satterthwaite_df
+from ablate.stats import FloatArray, Interval, satterthwaite_df
 
 CellKey = tuple[str, int, int]  # (arm, n_examples, seed)
 T = TypeVar("T")
@@ -220,6 +221,26 @@ class VarianceParts:
     cells: float
     cells_df: float
     noise: float
+
+
+Bounded = TypeVar("Bounded", Contrast, Interval)
+
+
+def clipped(c: Bounded, low: float, high: float = math.inf) -> Bounded:
+    """``c`` with its interval cut to [low, high], the values that exist: a t interval knows
+    no bounds, so a win rate or an accuracy of 0.06 +- 0.13 reaches below 0, a difference of
+    two win rates beyond 1, a mean count below 0 tokens. The cut interval holds the truth
+    exactly when the t interval does (the truth lies inside the bounds), so coverage is
+    unchanged. ``method`` says so ("; cut to [0, 1]", "; cut at 0") only when it cut; the
+    estimate, se and p are the t interval's. An estimate outside the bounds means values of
+    another kind than they assume (scores of another scale): nothing is cut then, so that
+    the interval still holds its estimate."""
+    cut_low, cut_high = c.low < low, c.high > high  # NaN bounds (no interval) stay
+    if not (cut_low or cut_high) or not low <= c.estimate <= high:
+        return c
+    where = f"to [{low:g}, {high:g}]" if math.isfinite(high) else f"at {low:g}"
+    return dataclasses.replace(c, low=low if cut_low else c.low, high=high if cut_high else c.high,
+                               method=f"{c.method}; cut {where}")  # fmt: skip
 
 
 def sweep_means(cells: Sequence[Cell]) -> SweepMeans:

@@ -33,6 +33,7 @@ from ablate.analysis.contrasts import (
     SweepMeans,
     arm_difference,
     cell_group_mean,
+    clipped,
     scaling_slope,
     sweep_means,
 )
@@ -224,11 +225,14 @@ def _group_mean(sweep: SweepMeans, arm: str, n: int, confidence: float) -> Contr
         return None
 
 
-def _count_mean(sweep: SweepMeans, arm: str, n: int, confidence: float) -> Contrast | None:
-    """A mean count (response tokens): its t interval cut at 0, below which no count lies (a
-    few short, spread-out responses and few seeds reach below it)."""
+def _bounded_mean(
+    sweep: SweepMeans, arm: str, n: int, confidence: float, low: float, high: float = math.inf
+) -> Contrast | None:
+    """A group mean whose values lie in [low, high] (a win rate, a count of tokens): its t
+    interval cut there (contrasts.clipped); a few short, spread-out responses and few seeds
+    reached below 0 tokens, a trial that wins nearly everything above a win rate of 1."""
     c = _group_mean(sweep, arm, n, confidence)
-    return None if c is None else dataclasses.replace(c, low=max(0.0, c.low))
+    return None if c is None else clipped(c, low, high)
 
 
 def _unscored_rate(trials: Sequence[TrialData]) -> float | None:
@@ -251,17 +255,20 @@ def _points(
             if not group:
                 continue
             losses = [t.heldout_loss for t in group if t.heldout_loss is not None]
+            # Pairwise scores are win rates (1 / 0.5 / 0): their intervals stay in [0, 1].
+            judged = (_bounded_mean(judge, arm, n, d.confidence, 0.0, 1.0) if d.pairwise
+                      else _group_mean(judge, arm, n, d.confidence))  # fmt: skip
             points.append(
                 Point(
                     arm,
                     n,
                     tuple(sorted(t.seed for t in group)),
-                    _group_mean(judge, arm, n, d.confidence),
+                    judged,
                     _group_mean(heldout, arm, n, d.confidence) if heldout else None,
                     sum(losses) / len(losses) if losses else None,
                     _unscored_rate(group),
-                    _count_mean(lengths, arm, n, d.confidence) if lengths else None,
-                    _group_mean(lc, arm, n, d.confidence) if lc else None,
+                    _bounded_mean(lengths, arm, n, d.confidence, 0.0) if lengths else None,
+                    _bounded_mean(lc, arm, n, d.confidence, 0.0, 1.0) if lc else None,
                 )
             )
     return points
@@ -287,9 +294,11 @@ def _comparisons_at(
     made = []
     for a, b in pairs:
         try:
-            made.append((a, b, arm_difference(sweep, a, b, n, d.confidence)))
+            c = arm_difference(sweep, a, b, n, d.confidence)
         except ValueError:  # a missing arm at this size, or too few shared prompts
             continue
+        # A difference of two win rates lies in [-1, 1] (its p and verdict are the t's).
+        made.append((a, b, clipped(c, -1.0, 1.0) if d.pairwise else c))
     many = len(d.arms) > 2
     adjusted = holm([c.p_value for _, _, c in made]) if many else None
     lengths = _length_adjusted(length, made, n, many)
@@ -331,6 +340,7 @@ def _length_controlled(
             k = arm_difference(lc, a, b, n, c.confidence) if lc is not None else None
         except ValueError:  # an arm without LC win rates at this size, or too few prompts
             k = None
+        k = None if k is None else clipped(k, -1.0, 1.0)  # two win rates' difference
         share = (c.estimate - k.estimate) / c.estimate if k is not None and c.estimate else None
         found.append(None if k is None else LengthControlled(k, share))
     return _holm(found, many)
@@ -393,9 +403,9 @@ def _controlled(trials: Sequence[TrialData], d: Design) -> WinRates:
                           for t in ready], d.confidence)  # fmt: skip
     if len(ready) < len(scored):
         found.notes.insert(0, f"{len(scored) - len(ready)} done trial(s) have no reference or "
-                              "response lengths (scored before the score stage recorded the "
-                              "references' tokens, or generated before samples kept "
-                              "theirs)")  # fmt: skip
+                              "response lengths (scored against a reference file before the "
+                              "score stage recorded its tokens, or generated before samples "
+                              "kept theirs)")  # fmt: skip
     return found
 
 

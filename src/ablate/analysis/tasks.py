@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ablate.analysis.contrasts import Cell, Contrast, cell_group_mean, sweep_means
+from ablate.analysis.contrasts import Cell, Contrast, cell_group_mean, clipped, sweep_means
 from ablate.analysis.fits import PowerLaw, power_law_fit
 
 # task -> prompt id -> each response's correctness (1.0 / 0.0)
@@ -62,20 +62,10 @@ def task_points(
                 accuracy = None
             if accuracy is not None and accuracy.estimate in (0.0, 1.0):
                 accuracy = _all_alike(accuracy)
-            elif accuracy is not None:
-                accuracy = _within_0_1(accuracy)
+            elif accuracy is not None:  # 1 right in 16 prompts: 0.062 +- 0.134
+                accuracy = clipped(accuracy, 0.0, 1.0)
             points.append(TaskPoint(task, arm, n, seeds, accuracy))
     return points
-
-
-def _within_0_1(c: Contrast) -> Contrast:
-    """A t interval cut to the accuracies that exist: 1 right answer in 16 prompts gives
-    0.062 +- 0.134, whose lower end is not an accuracy. The cut interval holds the truth
-    exactly when the t interval does (the truth lies in [0, 1]), so coverage is unchanged."""
-    if c.low >= 0.0 and c.high <= 1.0:
-        return c
-    low, high = max(c.low, 0.0), min(c.high, 1.0)
-    return dataclasses.replace(c, low=low, high=high, method=f"{c.method}; cut to [0, 1]")
 
 
 def _accuracy(cell: TaskCell) -> tuple[float, int] | None:

@@ -558,3 +558,17 @@ def test_unscored_check_of_a_summary_with_unscored_hard_prompts() -> None:
     assert check.prompt_mean == pytest.approx(3.0)
     assert check.pooled_mean == pytest.approx((100 * 5 + 20) / 120)
     assert check.flagged
+
+
+def test_clipped_cuts_an_interval_to_the_values_that_exist_and_says_so() -> None:
+    from ablate.analysis.contrasts import clipped
+
+    c = cell_group_mean([Cell("a", 8, 0, {"p1": [1.0], "p2": [1.0], "p3": [0.0]})])
+    assert c.low < 0.0 and c.high > 1.0  # 0.67 +- 1.43: a t interval over 3 prompts
+    cut = clipped(c, 0.0, 1.0)
+    assert (cut.low, cut.high, cut.estimate, cut.p_value) == (0.0, 1.0, c.estimate, c.p_value)
+    assert cut.method == f"{c.method}; cut to [0, 1]"
+    assert clipped(c, -1.0, 3.0) is c  # nothing to cut: nothing said
+    assert clipped(c, 0.9, 1.0) is c  # an estimate outside: values of another kind
+    count = clipped(Interval(2.0, -1.0, 5.0, "t", 0.95), 0.0)
+    assert count == Interval(2.0, 0.0, 5.0, "t; cut at 0", 0.95)

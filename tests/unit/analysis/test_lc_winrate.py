@@ -5,6 +5,7 @@ when it comes with longer answers. Then the edge cases, and the sweep analysis a
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
 from typing import Any
 
@@ -13,7 +14,14 @@ import pytest
 from scipy import special
 
 from ablate.analysis.contrasts import Contrast, arm_difference, cell_group_mean
-from ablate.analysis.lc_winrate import TrialInput, WinRates, lc_means, lc_win_rates
+from ablate.analysis.lc_winrate import (
+    TrialInput,
+    WinRates,
+    _difficulties,
+    _rows,
+    lc_means,
+    lc_win_rates,
+)
 from ablate.analysis.sweep import Design, TrialData, analyze_sweep
 from ablate.analysis.verdicts import MOSTLY_LENGTH
 
@@ -131,10 +139,41 @@ def test_with_equal_lengths_the_lc_win_rate_is_the_raw_one_near_enough() -> None
         assert f.lc_win_rate.low < f.lc_win_rate.estimate < f.lc_win_rate.high
 
 
-def test_the_linearised_values_average_to_the_lc_win_rate() -> None:
-    for f in lc_win_rates(simulate(np.random.default_rng(4))).trials:
-        assert np.mean(list(f.per_prompt.values())) == pytest.approx(f.lc_win_rate.estimate)
-        assert f.n_prompts == 30 and f.n_responses == 90
+def plug_in(trials: list[TrialInput], rates: WinRates) -> dict[tuple[str, int, int], float]:
+    """Each trial's LC win rate by definition: the mean over its own prompts of the fit's
+    prediction at zero length difference, expit(theta + psi * delta_p)."""
+    rows = _rows(trials)
+    delta = _difficulties(rows, len(trials))
+    found = {}
+    for t, f in enumerate(trials):
+        assert rates.trials[t].key == f.key
+        mine = np.unique(rows.prompt[rows.trial == t])
+        fit = rates.trials[t]
+        found[f.key] = float(special.expit(fit.theta + fit.psi * delta[t, mine]).mean())
+    return found
+
+
+def unscored(trial: TrialInput, prompts: list[str]) -> TrialInput:
+    """The trial with every verdict on ``prompts`` unscored (samples_per_prompt 1 makes one
+    unscored verdict drop a prompt)."""
+    scores = {p: [None] * len(v) if p in prompts else v for p, v in trial.scores.items()}
+    return dataclasses.replace(trial, scores=scores)
+
+
+@pytest.mark.parametrize("missing", [0, 8])
+def test_the_lc_win_rate_is_the_mean_prediction_over_the_trials_own_prompts(missing: int) -> None:
+    """Also, and above all, when a trial lacks prompts the others have: the linearised values
+    average to the plug-in estimate there too (their correction term is centred over the
+    trial's prompts; uncentred it moved the mean, 0.529 against 0.540)."""
+    trials = simulate(np.random.default_rng(4))
+    trials[0] = unscored(trials[0], [f"p{i}" for i in range(missing)])
+    rates = lc_win_rates(trials)
+    truth = plug_in(trials, rates)
+    for f in rates.trials:
+        assert f.lc_win_rate.estimate == pytest.approx(truth[f.key], abs=1e-12)
+        assert np.mean(list(f.per_prompt.values())) == pytest.approx(truth[f.key], abs=1e-12)
+        assert f.n_prompts == (30 - missing if f.key == trials[0].key else 30)
+    assert rates.trials[0].n_responses == 90 - 3 * missing
 
 
 # --- Edge cases -----------------------------------------------------------------------------
@@ -166,6 +205,26 @@ def test_trials_without_enough_prompts_are_named_not_fitted() -> None:
         "a n=8 seed 0: 2 prompts have a scored response and a reference length (3 needed)",
     ]
     assert lc_win_rates([few]).trials == [] and lc_win_rates([few]).preference is None
+
+
+def test_a_trials_win_rate_intervals_stay_within_0_and_1() -> None:
+    """Five prompts, one lost: a t interval of 0.8 +- 0.56 reaches past 1, a win rate cannot."""
+    nearly = one_trial(("a", 8, 0), [[1.0, 1.0]] * 4 + [[0.0, 0.0]])
+    mixed = one_trial(("b", 8, 0), [[1.0, 0.0], [0.5, 0.0], [0.0, 1.0], [1.0, 0.5], [0.0, 0.0]])
+    best = lc_win_rates([nearly, mixed]).trials[0]
+    for rate in (best.win_rate, best.lc_win_rate):
+        assert 0.0 < rate.low < rate.estimate < rate.high == 1.0
+        assert rate.method == "t over 5 prompts; cut to [0, 1]"
+    assert best.win_rate.estimate == pytest.approx(0.8)
+    assert best.length_diff.method == "t over 5 prompts"  # tokens: no bounds to cut to
+
+
+def test_scores_and_lengths_that_do_not_align_are_a_bug_not_data() -> None:
+    """results.py reads both from judgments.jsonl: one length per score, prompt by prompt."""
+    trial = one_trial(("a", 8, 0), [[1.0, 0.0]] * 4)
+    short = dataclasses.replace(trial, lengths={**trial.lengths, "p0": [100.0]})
+    with pytest.raises(ValueError, match="zip"):
+        lc_win_rates([short])
 
 
 # --- The sweep analysis ---------------------------------------------------------------------
@@ -220,3 +279,27 @@ def test_a_reference_arm_is_left_out_of_its_own_lc_win_rates() -> None:
     assert analysis.lc_note == "" and {f.key[0] for f in analysis.lc_trials} == {"a", "b"}
     assert {(c.arm, c.baseline) for c in analysis.comparisons} == {("a", "b")}
     assert all(c.length_controlled is not None for c in analysis.comparisons)
+
+
+def test_a_pairwise_sweeps_win_rates_and_their_differences_stay_in_their_bounds() -> None:
+    """One seed, five prompts: arm a loses one prompt, arm b wins one. The cells' win rates
+    (raw and LC) are cut to [0, 1] and the differences between the arms to [-1, 1]; their
+    p values and verdicts are the t intervals'."""
+    found = []
+    for arm, scores in (("a", [[1.0, 1.0]] * 4 + [[0.0, 0.0]]),
+                        ("b", [[0.0, 0.0]] * 4 + [[1.0, 1.0]])):  # fmt: skip
+        t = one_trial((arm, 8, 0), scores)
+        found.append(TrialData(arm, 8, 0, t.scores, lengths=t.lengths,
+                               reference_lengths=t.reference))  # fmt: skip
+    analysis = analyze_sweep(found, Design(["a", "b"], [8], [0], pairwise=True))
+    point = analysis.point("a", 8)
+    assert point is not None and point.judge is not None and point.lc_win_rate is not None
+    for rate in (point.judge, point.lc_win_rate):
+        assert 0.0 < rate.low < rate.high == 1.0 and rate.method.endswith("; cut to [0, 1]")
+    [comparison] = analysis.comparisons
+    lc = comparison.length_controlled
+    assert lc is not None
+    for difference in (comparison.contrast, lc.contrast):
+        assert -1.0 <= difference.low < difference.estimate < difference.high == 1.0
+        assert difference.method.endswith("; cut to [-1, 1]") and difference.p_value > 0.05
+    assert comparison.verdict.label == "no detectable difference"

@@ -217,6 +217,7 @@ def test_a_mean_response_length_interval_stays_at_or_above_zero() -> None:
     assert point is not None and point.length is not None
     assert 0 < point.length.estimate < 10
     assert point.length.low == 0.0 < point.length.high
+    assert point.length.method.endswith("; cut at 0")  # contrasts.clipped says so
 
 
 def test_without_lengths_the_sweep_says_so() -> None:

@@ -164,3 +164,34 @@ def test_the_driver_reads_the_reference_lengths(tmp_path: Path) -> None:
         '{"prompt_id": "x", "n_tokens": 4}\n{"prompt_id": 7, "n_tokens": 9}\n{"prompt_id": "z"'
     )  # a line cut short by a crash is skipped
     assert results_reference_lengths(tmp_path, trial) == {"x": 4.0, "7": 9.0}
+
+
+def test_the_driver_counts_a_reference_arms_tokens_when_the_score_stage_kept_none(
+    tiny_cache: Path, tmp_path: Path
+) -> None:
+    """A judge.reference_arm sweep scored before reference_lengths.jsonl was kept: the driver
+    takes the reference trial's first samples' tokens, the counts the score stage records."""
+    trial = Trial("a", "syn", 8, 0, {stage: f"{stage}-1" for stage in STAGES})
+    reference = TrialLedger(trial_root(tmp_path, Trial("b", "syn", 8, 0, {}))).stage_dir("generate")
+    reference.mkdir(parents=True)
+    write_jsonl(
+        reference / "samples.jsonl",
+        [_sample("x", 1, "second", 9), _sample("x", 0, "first", 4), _sample("y", 0, "y", 7)],
+    )
+    assert results_reference_lengths(tmp_path, trial, "b") is None  # generate not done
+    (reference / DONE).write_text("{}")
+    assert results_reference_lengths(tmp_path, trial) is None  # a reference file: the worker's
+    assert results_reference_lengths(tmp_path, trial, "b") == {"x": 4.0, "y": 7.0}
+    ctx = _pairwise_context(trial_root(tmp_path, trial), tiny_cache, reference_arm="b")
+    recorded = {
+        row["prompt_id"]: float(row["n_tokens"]) for row in reference_lengths(ctx, []) or []
+    }
+    assert recorded == results_reference_lengths(tmp_path, trial, "b")
+    itself = Trial("b", "syn", 8, 0, trial.stage_keys)  # the reference arm is not compared
+    assert results_reference_lengths(tmp_path, itself, "b") is None
+    family = Trial("a-lr1", "syn", 8, 0, trial.stage_keys, family="lr1")  # no b-lr1 trial
+    assert results_reference_lengths(tmp_path, family, "b") is None
+    score = TrialLedger(trial_root(tmp_path, trial), trial.judge_name).stage_dir("score")
+    score.mkdir(parents=True)
+    (score / REFERENCE_LENGTHS).write_text('{"prompt_id": "x", "n_tokens": 5}\n')
+    assert results_reference_lengths(tmp_path, trial, "b") == {"x": 5.0}  # the record wins
