@@ -264,7 +264,8 @@ def _points(
                     n,
                     tuple(sorted(t.seed for t in group)),
                     judged,
-                    _group_mean(heldout, arm, n, d.confidence) if heldout else None,
+                    # A cross-entropy is >= 0; 16 prompts of spread-out losses reached below.
+                    _bounded_mean(heldout, arm, n, d.confidence, 0.0) if heldout else None,
                     sum(losses) / len(losses) if losses else None,
                     _unscored_rate(group),
                     _bounded_mean(lengths, arm, n, d.confidence, 0.0) if lengths else None,

@@ -572,3 +572,21 @@ def test_clipped_cuts_an_interval_to_the_values_that_exist_and_says_so() -> None
     assert clipped(c, 0.9, 1.0) is c  # an estimate outside: values of another kind
     count = clipped(Interval(2.0, -1.0, 5.0, "t", 0.95), 0.0)
     assert count == Interval(2.0, 0.0, 5.0, "t; cut at 0", 0.95)
+
+
+def test_a_heldout_loss_interval_stays_at_or_above_zero() -> None:
+    """Most prompts' references nearly memorised, one far off, two seeds: the t interval of the
+    mean loss per token would reach below 0; a cross-entropy's is cut there."""
+    from ablate.analysis.sweep import Design, TrialData, analyze_sweep
+
+    def trial(seed: int) -> TrialData:
+        losses = {f"p{i}": (0.01 * 10, 10) for i in range(7)} | {"p7": (40.0 + seed, 10)}
+        scores: dict[str, list[float | None]] = {p: [3.0, 3.5] for p in losses}
+        return TrialData("a", 64, seed, scores, None, losses)
+
+    analysis = analyze_sweep([trial(0), trial(1)], Design(["a"], [64], [0, 1]))
+    point = analysis.point("a", 64)
+    assert point is not None and point.heldout is not None
+    assert 0 < point.heldout.estimate < 1
+    assert point.heldout.low == 0.0 < point.heldout.high
+    assert "cut" in point.heldout.method
