@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ablate import plots
+from ablate import objective_plots, plots
 from ablate.analysis.branching import Factor
 from ablate.analysis.contrasts import Contrast
 from ablate.analysis.lc_winrate import LengthControlled, TrialWinRate
@@ -76,7 +76,7 @@ CELL_COLUMNS = [
     "lc_low",
     "lc_high",
 ]
-PNG_NAMES = ("scaling_curve.png", "differences.png", "training_loss.png")
+PNG_NAMES = ("scaling_curve.png", "objective_curves.png", "differences.png", "training_loss.png")
 _ACCOUNTING = {
     "judge_calls": "calls answered over the network",
     "judge_cache_hits": "replies served from the cache (not paid again)",
@@ -394,6 +394,9 @@ def _means(analysis: SweepAnalysis, figures: dict[str, str]) -> list[str]:
         lines += [*_grid(analysis, _heldout_cell), ""]
         lines += [*_methods(p.heldout for p in analysis.points), ""]
     lines += _task_accuracy(analysis) + _branching(analysis)
+    if analysis.task_points or analysis.branching:
+        alt = "Task accuracy and branching factor"
+        lines += _figure(objective_plots.NAME, alt, figures)
     return lines + _figure("scaling_curve.png", "Scaling curve", figures)
 
 
@@ -888,6 +891,18 @@ def _draw(ctx: ReportContext, folder: Path) -> tuple[list[Path], dict[str, str]]
             ),
             "no arm and size has a judge mean yet",
         ),
+        objective_plots.NAME: (
+            objective_plots.objective_curves(
+                a.task_points,
+                a.branching,
+                a.base_branching,
+                d.arms,
+                d.sizes,
+                folder / objective_plots.NAME,
+                interval,
+            ),
+            "no task accuracy or branching factor was measured",
+        ),
         "differences.png": (
             plots.differences(a.comparisons, d.arms, folder / "differences.png", interval),
             "no comparison was made",
@@ -905,7 +920,7 @@ def _draw(ctx: ReportContext, folder: Path) -> tuple[list[Path], dict[str, str]]
 
 def _draw_search(ctx: ReportContext, folder: Path) -> tuple[list[Path], dict[str, str]]:
     """A search's figures: its own (drawn by the caller) and the training-loss curves."""
-    for name in ("scaling_curve.png", "differences.png"):  # a grid's, if the folder had one
+    for name in PNG_NAMES[:3]:  # a grid's, if the folder had one
         (folder / name).unlink(missing_ok=True)
     arms = sorted({arm for arm, _, _ in ctx.loss_curves})
     sizes = sorted({n for _, n, _ in ctx.loss_curves})

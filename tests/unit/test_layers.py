@@ -43,6 +43,7 @@ LAYERS: dict[str, int] = {
     "ablate.search_report": 4,
     "ablate.search_session": 4,  # a search in a sweep folder: its trials, budget, running it
     "ablate.plots": 4,
+    "ablate.objective_plots": 4,
     "ablate.results": 4,
     "ablate.answer": 4,
     "ablate.checks": 4,
