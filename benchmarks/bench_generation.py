@@ -144,8 +144,8 @@ def gpu_comparison(args: argparse.Namespace, tmp: Path) -> None:
         return
     from ablate.config.schema import GenerationConfig
     from ablate.models.generation import DecodeMeter, generate_samples, load_finetuned
+    from ablate.models.load import free_accelerator_memory
     from ablate.models.vllm_generation import (
-        free_accelerator_memory,
         generate_with_vllm,
         served_model,
     )

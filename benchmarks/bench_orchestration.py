@@ -101,12 +101,12 @@ def run_bare(sweep: Path, results: Path) -> None:
 
     from ablate.api import _write_plan, load_and_plan, prepare_pools
     from ablate.layout import trial_dir
-    from ablate.plan import resolved_config
+    from ablate.plan import plan_id, resolved_config
 
     config, trials = load_and_plan(sweep, [], results)
     pools = prepare_pools(config, results)  # prepared already: found by key
     sweep_dir = (results / config.name).resolve()
-    _write_plan(config, trials, sweep_dir)
+    _write_plan(config, trials, sweep_dir, plan_id(trials))
     jobs = [
         (resolved_config(config, t), t, trial_dir(sweep_dir, t.folder),
          {name: pools[name] for name in t.weights})

@@ -84,7 +84,7 @@ def _child(
     if workers is not None:
         command += ["--workers", str(workers)]
     result = subprocess.run(command, check=True, capture_output=True, text=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def _run(posts: int, root: Path, workers: int | None, pool_size: int = 2000) -> dict[str, float]:

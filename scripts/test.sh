@@ -6,6 +6,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/mypy
+# The benchmarks run by hand, not in the tests: type-checking them catches an API they call
+# that moved or changed (two had, unnoticed, and would have failed on a GPU machine).
+.venv/bin/mypy benchmarks
 # Two test processes (pytest-xdist), each test file kept in one: half the tests wait on
 # processes (Ray, a loopback server, a killed worker), so two interleave well on two cores.
 # ABLATE_TEST_WORKERS=0 runs them in this process. The slowest tests are listed at the end.
