@@ -1,13 +1,14 @@
 """Makespan of an 8-trial CPU sweep through `ablate run` against the same stage functions in a
 bare loop with the same concurrency, and where the difference goes.
 
-    python benchmarks/bench_orchestration.py [--repeats 2] [--epochs 8] [--sizes 128 256 512 1024]
+    python benchmarks/bench_orchestration.py [--repeats 3] [--epochs 8] [--sizes 128 256 512 1024]
 
 The sweep: the tiny model and judge of experiments/tiny.yaml, one synthetic arm, 4 sizes x 2
 seeds = 8 trials, 2 at a time, one CPU each; at 8 epochs a trial takes 10-45 s on a 2-core
 machine. What `ablate run` adds is mostly a fixed cost per command (printed in seconds), so its
-share of a sweep of shorter trials is larger: on a quiet 2-core machine ~10 s, 18% of a
-3-epoch sweep's makespan (55 s) and 5% of an 8-epoch one (113 s).
+share of a sweep of shorter trials is larger: on a quiet 2-core machine ~5-10 s, 18% of a
+3-epoch sweep's makespan (55 s) and 3-9% of an 8-epoch one (115-130 s) after the first run,
+whose cold start cost 15-25 s (see --repeats).
 
 Both sides start from the same prepared pool (data preparation is neither's cost) and a fresh
 results folder, and both are timed as whole processes from their start: the bare side is `python
@@ -179,7 +180,11 @@ def _print_phases(label: str, p: dict[str, float]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=2, help="paired runs of both sides")
+    # Three, so that one slow run does not make the median: in two runs of this benchmark the
+    # first `ablate run` paid 12-14 s before its first trial and 17-20 s more inside its
+    # trials than the bare loop, the later ones 10-12 s and none (a cold start, cause not
+    # pinned down); each repeat is printed.
+    parser.add_argument("--repeats", type=int, default=3, help="paired runs of both sides")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--sizes", type=int, nargs=4, default=[128, 256, 512, 1024])
     parser.add_argument("--max-overhead", type=float, default=0.10)
