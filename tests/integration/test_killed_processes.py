@@ -59,15 +59,15 @@ def start(sweep: Path, results: Path, env: dict[str, str]) -> subprocess.Popen[s
 def wait_for_training(trial: Path, driver: subprocess.Popen[str], evidence: str) -> int:
     """The pid of the worker once `evidence` (a glob under the trial) shows training is on."""
     marker = trial / "_running.json"
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        assert driver.poll() is None, driver.communicate()
+    # No clock: the driver ending first (done or failed) is the failure; a slow machine only
+    # waits longer.
+    while driver.poll() is None:
         if marker.is_file() and list(trial.glob(evidence)):
             running = json.loads(marker.read_text())
             if running["stage"] == "train":
                 return int(running["pid"])
         time.sleep(0.2)
-    raise AssertionError(f"{trial} never started training")
+    raise AssertionError(f"{trial} never started training: {driver.communicate()}")
 
 
 def test_a_killed_worker_is_recorded_shown_and_resumed(tmp_path: Path, env: dict[str, str]) -> None:
