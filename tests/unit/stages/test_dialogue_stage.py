@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from ablate.checks import load as load_config
-from ablate.checks import plan_fingerprints
 from ablate.config.schema import (
     ArmConfig,
     Config,
@@ -24,10 +23,11 @@ from ablate.config.schema import (
 )
 from ablate.data.pools import fingerprints
 from ablate.judge.modes import judge_mode
-from ablate.plan import Trial, judge_name, plan_trials
+from ablate.plan import judge_name, plan_trials
 from ablate.records import DialogueJudgment
 from ablate.stages import code_versions
 from ablate.stages.score import turn_metrics
+from tests.support.planning import keys, plan
 
 
 def judgment(conversation: str, turn: int, verdict: str | None) -> DialogueJudgment:
@@ -95,15 +95,6 @@ def config(dialogues: DialoguesConfig | None = None) -> Config:
     )
     c.evaluation.dialogues = dialogues
     return c
-
-
-def plan(c: Config) -> list[Trial]:
-    pool_fps, eval_fp = plan_fingerprints(c)
-    return plan_trials(c, pool_fps, eval_fp, code_versions)
-
-
-def keys(c: Config, stage: str) -> list[str]:
-    return [t.stage_keys[stage] for t in plan(c)]
 
 
 def write(path: Path, turns: list[str]) -> str:

@@ -20,8 +20,9 @@ from ablate.config.schema import (
 )
 from ablate.data.pools import pool_key
 from ablate.files import stable_hash
-from ablate.plan import Trial, plan_trials
+from ablate.plan import plan_trials
 from ablate.stages import code_versions
+from tests.support.planning import keys
 
 
 def config(tasks: dict[str, TaskConfig] | None = None) -> Config:
@@ -34,15 +35,6 @@ def config(tasks: dict[str, TaskConfig] | None = None) -> Config:
     )
     c.evaluation.tasks = tasks or {}
     return c
-
-
-def plan(c: Config) -> list[Trial]:
-    pool_fps, eval_fp = plan_fingerprints(c)
-    return plan_trials(c, pool_fps, eval_fp, code_versions)
-
-
-def keys(c: Config, stage: str) -> list[str]:
-    return [t.stage_keys[stage] for t in plan(c)]
 
 
 ARITH = TaskConfig(source="arithmetic", size=16)
