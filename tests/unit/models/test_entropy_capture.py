@@ -14,7 +14,6 @@ import pytest
 from ablate.branching import ENTROPY_FIELDS, FIRST_POSITIONS, branching_metrics
 from ablate.config.schema import GenerationConfig
 from ablate.models import generation
-from ablate.models.chat import prompt_text
 from ablate.models.entropy import next_token_entropy
 from ablate.models.generation import (
     LoadedModel,
@@ -23,6 +22,7 @@ from ablate.models.generation import (
     length_order,
     load_finetuned,
 )
+from tests.support.bare_generate import bare_generate
 
 GEN = GenerationConfig(samples_per_prompt=2, max_new_tokens=8, batch_size=4)
 SEED = 5
@@ -72,34 +72,13 @@ def _reference_sums(lm: LoadedModel, stops: list[int]) -> dict[str, list[float]]
     over its positions up to and including its first stop token."""
     import torch
 
-    tokenizer = lm.tokenizer
-    order = length_order(encode_prompts(tokenizer, [p["prompt"] for p in PROMPTS]))
+    order = length_order(encode_prompts(lm.tokenizer, [p["prompt"] for p in PROMPTS]))
     batch = [PROMPTS[i] for i in order]  # one batch: every prompt fits in GEN.batch_size
-    tokenizer.padding_side = "left"
-    encoded = tokenizer(
-        [prompt_text(p["prompt"]) for p in batch],
-        return_tensors="pt",
-        padding=True,
-        add_special_tokens=tokenizer.bos_token_id is not None,
-    )
-    torch.manual_seed(SEED * 100_003)  # the first batch's seed
-    with torch.no_grad():
-        out = lm.model.generate(
-            **encoded,
-            do_sample=True,
-            temperature=GEN.temperature,
-            top_p=GEN.top_p,
-            top_k=0,
-            repetition_penalty=GEN.repetition_penalty,
-            max_new_tokens=GEN.max_new_tokens,
-            num_return_sequences=GEN.samples_per_prompt,
-            eos_token_id=stops,
-            pad_token_id=tokenizer.pad_token_id,
-            output_logits=True,
-            return_dict_in_generate=True,
-        )
+    # The first batch's seed; each step's raw logits too.
+    width, out = bare_generate(lm, batch, GEN, SEED * 100_003, stops,
+                               output_logits=True, return_dict_in_generate=True)  # fmt: skip
     entropies = next_token_entropy(torch.stack(out.logits, dim=1))  # rows x steps
-    new = out.sequences[:, encoded["input_ids"].shape[1] :].tolist()
+    new = out.sequences[:, width:].tolist()
     sums: dict[str, list[float]] = {p["id"]: [] for p in batch}
     for row, ids in enumerate(new):
         end = next((t + 1 for t, token in enumerate(ids) if token in stops), len(ids))

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from ablate.config.schema import GenerationConfig
-from ablate.models.chat import prompt_text
 from ablate.models.generation import (
     DecodeMeter,
     LoadedModel,
@@ -20,6 +19,7 @@ from ablate.models.generation import (
     load_finetuned,
     stop_token_ids,
 )
+from tests.support.bare_generate import bare_generate
 
 SAMPLE_KEYS = {"prompt_id", "prompt", "sample", "response", "n_tokens", "stopped"}
 GEN = GenerationConfig(samples_per_prompt=3, max_new_tokens=6, batch_size=2)
@@ -42,7 +42,6 @@ def _prompts() -> list[dict[str, str]]:
 def _bare_loop(lm: LoadedModel, prompts: list[dict[str, str]]) -> dict[tuple[str, int], Any]:
     """generate() on the length-sorted batches with the tokenizer's own left padding:
     (prompt id, sample) -> (response, n_tokens, stopped)."""
-    import torch
 
     tokenizer = lm.tokenizer
     lengths = [len(ids) for ids in encode_prompts(tokenizer, [p["prompt"] for p in prompts])]
@@ -52,27 +51,8 @@ def _bare_loop(lm: LoadedModel, prompts: list[dict[str, str]]) -> dict[tuple[str
     found = {}
     for index, start in enumerate(range(0, len(order), GEN.batch_size)):
         batch = [prompts[i] for i in order[start : start + GEN.batch_size]]
-        encoded = tokenizer(
-            [prompt_text(p["prompt"]) for p in batch],
-            return_tensors="pt",
-            padding=True,
-            add_special_tokens=tokenizer.bos_token_id is not None,
-        )
-        torch.manual_seed(SEED * 100_003 + index)
-        with torch.no_grad():
-            output = lm.model.generate(
-                **encoded,
-                do_sample=True,
-                temperature=GEN.temperature,
-                top_p=GEN.top_p,
-                top_k=0,
-                repetition_penalty=GEN.repetition_penalty,
-                max_new_tokens=GEN.max_new_tokens,
-                num_return_sequences=GEN.samples_per_prompt,
-                eos_token_id=stops,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        rows = output[:, encoded["input_ids"].shape[1] :].tolist()
+        width, output = bare_generate(lm, batch, GEN, SEED * 100_003 + index, stops)
+        rows = output[:, width:].tolist()
         for row, seq in enumerate(rows):
             cut = next((i for i, t in enumerate(seq) if t in stops), len(seq))
             text = tokenizer.decode(seq[:cut], skip_special_tokens=True).strip()
