@@ -920,7 +920,7 @@ def _draw(ctx: ReportContext, folder: Path) -> tuple[list[Path], dict[str, str]]
 
 def _draw_search(ctx: ReportContext, folder: Path) -> tuple[list[Path], dict[str, str]]:
     """A search's figures: its own (drawn by the caller) and the training-loss curves."""
-    for name in PNG_NAMES[:3]:  # a grid's, if the folder had one
+    for name in ("scaling_curve.png", objective_plots.NAME, "differences.png"):  # a grid's
         (folder / name).unlink(missing_ok=True)
     arms = sorted({arm for arm, _, _ in ctx.loss_curves})
     sizes = sorted({n for _, n, _ in ctx.loss_curves})
