@@ -8,6 +8,7 @@ skips the stages the ledger already holds, so Ray's own checkpoints are not need
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -259,6 +260,11 @@ class RayCluster:
         """Begin stopping Ray while the caller goes on (the driver writes the report then):
         stopping waits a second or so on Ray's processes. No Ray call may follow."""
         if self._stopping is None:
+            # Tune's objects hold Ray handles in reference cycles; freed by a later garbage
+            # collection in this thread, after the shutdown, they reach into the stopped core
+            # worker, which then kills the process (exit 1 after a finished sweep, seen once in
+            # CI). Collect them now, while Ray is up.
+            gc.collect()
             self._stopping = threading.Thread(target=ray.shutdown, name="ray-shutdown")
             self._stopping.start()
 
